@@ -1,0 +1,1 @@
+"""The HTTP side of optaas: FastAPI app, resources (jobs, API keys), persistence and the CLI."""

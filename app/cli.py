@@ -1,0 +1,234 @@
+"""The ``optaas`` command: serve (embedded), api, worker, migrate, reconcile, keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.settings import LOOPBACK_HOSTS, Settings, get_settings
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _reload_settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app import migrate
+
+    settings = get_settings()
+    if args.down is not None:
+        migrate.downgrade(settings.resolved_database_url, args.down)
+    else:
+        migrate.upgrade(settings.resolved_database_url, args.revision)
+    print(f"database at {args.down or args.revision}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.db import unit_of_work
+    from app.keys import repository, service
+
+    settings = get_settings()
+    with unit_of_work(settings.resolved_database_url) as session:
+        if args.keys_command == "create":
+            key, secret = service.create_key(session, args.name)
+            print(f"created API key {key.id} (name {key.name!r}); it is shown only once:")
+            print(secret)
+        elif args.keys_command == "list":
+            for key in repository.all_keys(session):
+                state = "revoked" if key.revoked_at else "active"
+                print(f"{key.id}  {key.prefix}  {state:8s}  {key.name}")
+        else:
+            key = service.revoke_key(session, args.ident)
+            print(f"revoked {key.id} ({key.name})")
+    return 0
+
+
+def cmd_reconcile(_: argparse.Namespace) -> int:
+    from app.jobs.reconciler import reconcile_once
+
+    print(reconcile_once(get_settings()))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    _refuse_open_without_auth(settings, args.host)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    os.environ["OPTAAS_WORKER_QUEUE"] = args.queues
+    from workers.routing import GPU_QUEUE
+    from workers.solvers.backend import gpu_available
+
+    if args.queues == GPU_QUEUE and not gpu_available():
+        print("no GPU: cupy is not installed or sees no CUDA device", file=sys.stderr)
+        return 2
+    import workers.tasks  # noqa: F401 - registers the tasks
+    from workers.celery_app import celery_app
+
+    name = args.hostname or f"{args.queues}-{uuid.uuid4().hex[:8]}@%h"
+    celery_app.worker_main(
+        [
+            "worker",
+            "--queues",
+            args.queues,
+            "--concurrency",
+            str(args.concurrency),
+            "--hostname",
+            name,
+            "--loglevel",
+            args.loglevel,
+            "--pool",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+    return 0
+
+
+def _refuse_open_without_auth(settings: Settings, host: str) -> None:
+    if not settings.auth_enabled and host not in LOOPBACK_HOSTS:
+        raise SystemExit(
+            f"refusing to listen on {host} with authentication off; "
+            "set OPTAAS_AUTH_ENABLED=true or bind to 127.0.0.1"
+        )
+
+
+def _die_with_parent() -> None:
+    # The embedded worker must not outlive `optaas serve`, even if serve is SIGKILLed.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """API + real Celery worker processes + SQLite + a filesystem broker: nothing to install."""
+    import uvicorn
+
+    os.environ["OPTAAS_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if "OPTAAS_AUTH_ENABLED" not in os.environ:
+        # Open on loopback for a local quick start; anything else needs keys.
+        os.environ["OPTAAS_AUTH_ENABLED"] = "false" if args.host in LOOPBACK_HOSTS else "true"
+    settings = _reload_settings()
+    _refuse_open_without_auth(settings, args.host)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    from app import migrate
+    from app.main import create_app
+
+    migrate.upgrade(settings.resolved_database_url)
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "worker",
+            "--queues",
+            "cpu",
+            "--concurrency",
+            str(args.workers),
+            "--loglevel",
+            "WARNING",
+        ],
+        env={**os.environ, "OPTAAS_BLAS_THREADS": str(settings.blas_threads)},
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
+    auth = "on" if settings.auth_enabled else "off (loopback only)"
+    print(
+        f"optaas: http://{args.host}:{args.port}  data in {settings.data_dir}  "
+        f"database {settings.resolved_database_url}  "
+        f"{args.workers} worker process(es)  auth {auth}",
+        flush=True,
+    )
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optaas", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="embedded: API + workers, SQLite, no server to install")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    serve.add_argument("--data-dir", default="optaas-data")
+    serve.set_defaults(func=cmd_serve)
+
+    api = sub.add_parser("api", help="the HTTP API (production: OPTAAS_DATABASE_URL, BROKER_URL)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="a Celery worker consuming one queue")
+    worker.add_argument("--queues", choices=["cpu", "gpu"], default="cpu")
+    worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
+    worker.add_argument("--hostname", default=None, help="Celery node name")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(func=cmd_worker)
+
+    mig = sub.add_parser("migrate", help="apply Alembic migrations")
+    mig.add_argument("--revision", default="head")
+    mig.add_argument("--down", default=None, metavar="REV", help="downgrade to REV (e.g. base)")
+    mig.set_defaults(func=cmd_migrate)
+
+    rec = sub.add_parser("reconcile", help="one reconciler pass (re-send lost jobs)")
+    rec.set_defaults(func=cmd_reconcile)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it as the last line")
+    create.add_argument("--name", required=True)
+    keys_sub.add_parser("list", help="list keys (never the secrets)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("ident")
+    keys.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _configure_logging(os.environ.get("OPTAAS_LOG_LEVEL", "INFO"))
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

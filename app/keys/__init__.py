@@ -1,0 +1,1 @@
+"""API keys: each key is a tenant."""

@@ -1,0 +1,8 @@
+"""Every table, imported in one place for Alembic's autogenerate and for ``Base.metadata``."""
+
+from app.db import Base
+from app.fleet.models import WorkerPresence
+from app.jobs.models import Job, TracePoint
+from app.keys.models import ApiKey
+
+__all__ = ["ApiKey", "Base", "Job", "TracePoint", "WorkerPresence"]

@@ -1,0 +1,1 @@
+"""Service-level endpoints: health, readiness and the solver catalogue."""

@@ -1,0 +1,66 @@
+"""The Celery application, configured from Settings.
+
+Reliability settings follow from one rule: the database is the source of truth and the broker only
+a doorbell. ``acks_late`` + ``reject_on_worker_lost`` + prefetch 1 make a killed worker's message
+come back; the reconciler (app/jobs/reconciler.py) re-sends what a broker lost anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from app.settings import Settings, get_settings
+from workers.routing import QUEUES
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    transport_options: dict[str, Any] = {
+        # A message unacked this long is redelivered by Redis: it must outlast the longest job.
+        "visibility_timeout": int(settings.max_time_limit_s + 600),
+        "polling_interval": settings.broker_polling_interval_s,
+    }
+    if settings.embedded:
+        folder = str(settings.broker_folder / "queue")
+        transport_options.update(
+            data_folder_in=folder,
+            data_folder_out=folder,
+            processed_folder=str(settings.broker_folder / "processed"),
+            store_processed=False,
+            control_folder=str(settings.broker_folder / "control"),
+        )
+    return {
+        "broker_url": settings.resolved_broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 2.0,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_default_queue": QUEUES[0],
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+        # The filesystem transport has no fanout for remote control; Redis does.
+        "worker_enable_remote_control": not settings.embedded,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+
+
+def configure(settings: Settings) -> None:
+    """(Re)configure the process's Celery app; the API calls it with the settings it runs on."""
+    if settings.embedded:
+        for folder in ("queue", "processed", "control"):
+            (settings.broker_folder / folder).mkdir(parents=True, exist_ok=True)
+    celery_app.conf.update(celery_config(settings))
+
+
+celery_app = Celery("optaas")
+configure(get_settings())
