@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     reconciler_enabled: bool = True
     max_attempts: int = Field(default=3, ge=1)
     worker_presence_ttl_s: float = Field(default=45.0, gt=0)
+    min_trace_interval_s: float = Field(default=0.01, ge=0)
     blas_threads: int = Field(default=1, ge=1)
     broker_polling_interval_s: float = Field(default=0.05, gt=0)
 

@@ -121,6 +121,7 @@ def run_job(job_id: str, *, settings: Settings, queue: str | None) -> str:
         trace_every=int(options["trace_every"]),
         sink=recorder.add,
         stop_flag=recorder.stop_flag,
+        min_interval_s=settings.min_trace_interval_s,
     )
     recorder.start()
     result: dict[str, Any] | None = None

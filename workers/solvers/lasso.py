@@ -143,14 +143,16 @@ def _lipschitz_estimate(xp: Any, A: Any, dtype: Any) -> tuple[float, int]:
     v = xp.cos(xp.arange(n, dtype=dtype))
     v = v / xp.sqrt(xp.dot(v, v))
     estimate = 0.0
+    matvecs = 0
     for _ in range(_POWER_ITERATIONS):
         Av = A @ v
         u = A.T @ Av
+        matvecs += 2
         estimate, unorm = _to_host(xp, xp.dot(Av, Av), xp.sqrt(xp.dot(u, u)))
         if not (math.isfinite(unorm) and unorm > 0.0):
             break
         v = u / unorm
-    return estimate, 2 * _POWER_ITERATIONS
+    return estimate, matvecs
 
 
 def _matvec(xp: Any, A: Any, x: Any) -> Any:
@@ -213,7 +215,8 @@ def solve_lasso(
     monitor : Monitor, optional
         Polled every iteration (:meth:`Monitor.check`) for cancellation or a time limit; receives
         trace points on the iterations it selects (:meth:`Monitor.wants_trace`) and at the final
-        iteration.
+        iteration (iteration 0, the starting point, when the solve stops before its first step:
+        already optimal, cancelled or out of time).
 
     Returns
     -------
@@ -446,7 +449,7 @@ def _solve_lasso(
             break
 
         # Gradient restart (O'Donoghue & Candes): <y - x_new, x_new - x> > 0.
-        if False:
+        if against > 0.0:
             t_new = 1.0
             restarts += 1
         x_prev, Ax_prev, g_prev = x, Ax, g

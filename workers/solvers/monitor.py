@@ -56,6 +56,10 @@ class Monitor:
         Receives the recorded points; ``None`` keeps them in :attr:`points`.
     stop_flag
         Set by another party (e.g. a cancellation poller) to ask the solver to stop.
+    min_interval_s
+        Record at most one point per this many seconds (besides the first and the last): a fast
+        solver's trace is for reading convergence, and thousands of points a second would cost
+        the process more to store than the solve itself.
     """
 
     def __init__(
@@ -65,12 +69,15 @@ class Monitor:
         trace_every: int = 1,
         sink: TraceSink | None = None,
         stop_flag: StopFlag | None = None,
+        min_interval_s: float = 0.0,
     ) -> None:
         if trace_every < 1:
             raise ValueError("trace_every must be >= 1")
         self.started = time.perf_counter()
         self.deadline = None if time_limit_s is None else self.started + time_limit_s
         self.trace_every = trace_every
+        self.min_interval_s = min_interval_s
+        self._last_record = -float("inf")
         self.points: list[TracePoint] = []
         self._sink = sink if sink is not None else self.points.append
         self._stop_flag = stop_flag
@@ -87,7 +94,13 @@ class Monitor:
         return None
 
     def wants_trace(self, iteration: int) -> bool:
-        return iteration <= 1 or iteration % self.trace_every == 0
+        if iteration <= 1:
+            return True
+        if iteration % self.trace_every:
+            return False
+        return time.perf_counter() - self._last_record >= self.min_interval_s
 
     def record(self, iteration: int, objective: float, **measures: float) -> None:
-        self._sink(TracePoint(iteration, self.elapsed(), float(objective), measures))
+        now = time.perf_counter()
+        self._last_record = now
+        self._sink(TracePoint(iteration, now - self.started, float(objective), measures))
