@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app.settings import LOOPBACK_HOSTS, Settings, get_settings
@@ -88,7 +89,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("no GPU: cupy is not installed or sees no CUDA device", file=sys.stderr)
         return 2
     import workers.tasks  # noqa: F401 - registers the tasks
-    from workers.celery_app import celery_app
+    from workers.celery_app import celery_app, configure
+
+    configure(get_settings())
 
     name = args.hostname or f"{args.queues}-{uuid.uuid4().hex[:8]}@%h"
     celery_app.worker_main(
@@ -170,15 +173,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{args.workers} worker process(es)  auth {auth}",
         flush=True,
     )
+    server = _serve_server_class()(
+        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    )
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+        server.run()
     finally:
         worker.terminate()
         try:
-            worker.wait(timeout=15)
+            worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
     return 0
+
+
+def _serve_server_class() -> type:
+    import uvicorn
+
+    class ServeServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after its shutdown, which would kill `serve` before
+        it stops its worker processes; here the signal only ends the server."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {
+                s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)
+            }
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+
+    return ServeServer
 
 
 def build_parser() -> argparse.ArgumentParser:

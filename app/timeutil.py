@@ -1,4 +1,4 @@
-"""Timestamps are timezone-aware UTC everywhere (SQLite drops the zone; we put it back)."""
+"""Timestamps are timezone-aware UTC everywhere (see ``app.db.UTCDateTime``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,3 @@ from datetime import UTC, datetime
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

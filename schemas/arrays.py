@@ -69,8 +69,6 @@ def decode_array(value: Any) -> np.ndarray:
         arr = _decode_base64(value)
     elif isinstance(value, list | tuple):
         arr = _decode_list(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        arr = np.asarray(float(value))
     else:
         raise PydanticCustomError(
             "array_type",

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Celery
 from kombu import Queue
+from kombu import pools as kombu_pools
 
 from app.settings import Settings, get_settings
 from workers.routing import QUEUES
@@ -59,8 +60,16 @@ def configure(settings: Settings) -> None:
     if settings.embedded:
         for folder in ("queue", "processed", "control"):
             (settings.broker_folder / folder).mkdir(parents=True, exist_ok=True)
+    # Pools are keyed by broker URL, and "filesystem://" names no folder: drop every pooled
+    # connection opened with the previous options.
+    celery_app.close()
+    if "amqp" in celery_app.__dict__:
+        celery_app.amqp._producer_pool = None
+    kombu_pools.reset()
     celery_app.conf.update(celery_config(settings))
 
 
 celery_app = Celery("optaas")
-configure(get_settings())
+# Importing configures from the environment but creates nothing; `configure` is called by
+# whoever runs the app (API factory, worker command) and prepares the broker folders.
+celery_app.conf.update(celery_config(get_settings()))

@@ -25,7 +25,7 @@ from app.db import unit_of_work
 from app.fleet import repository as fleet
 from app.jobs import dispatch, repository
 from app.settings import Settings
-from app.timeutil import as_utc, utcnow
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def resend_lost(settings: Settings) -> int:
         candidates = repository.unsent_queued(session, now - timedelta(seconds=base))
         due = []
         for job in candidates:
-            sent = as_utc(job.enqueued_at)
+            sent = job.enqueued_at
             factor = min(2 ** max(job.send_count - 1, 0), MAX_BACKOFF_FACTOR)
             if sent is None or sent < now - timedelta(seconds=base * factor):
                 due.append((job.id, job.queue, float(job.options["time_limit_s"])))

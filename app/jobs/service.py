@@ -29,7 +29,7 @@ from app.jobs import repository
 from app.jobs.models import Job, TracePoint
 from app.keys.service import Caller
 from app.settings import Settings
-from app.timeutil import as_utc, utcnow
+from app.timeutil import utcnow
 from schemas.errors import FieldError
 from schemas.jobs import JobCreate, JobPage, JobResource
 from workers.routing import RoutingError, choose_queue
@@ -188,9 +188,7 @@ def list_jobs(
 
 
 def _encode_cursor(job: Job) -> str:
-    created = as_utc(job.created_at)
-    assert created is not None
-    raw = orjson.dumps([created.isoformat(), job.id])
+    raw = orjson.dumps([job.created_at.isoformat(), job.id])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -230,9 +228,9 @@ def to_resource(job: Job) -> JobResource:
         status=job.status,  # type: ignore[arg-type]
         device=job.device,  # type: ignore[arg-type]
         queue=job.queue,
-        created_at=as_utc(job.created_at),  # type: ignore[arg-type]
-        started_at=as_utc(job.started_at),
-        finished_at=as_utc(job.finished_at),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
         attempts=job.attempts,
         options=job.options,
         progress=job.progress,
