@@ -94,7 +94,7 @@ def submit(
     job = Job(
         id=str(uuid.uuid4()),
         tenant_id=caller.tenant_id,
-        kind=problem.kind,  # type: ignore[attr-defined]
+        kind=problem.kind,
         status="queued",
         device=spec.device,
         queue=queue,
@@ -225,8 +225,8 @@ def to_resource(job: Job) -> JobResource:
     return JobResource(
         id=job.id,
         kind=job.kind,
-        status=job.status,  # type: ignore[arg-type]
-        device=job.device,  # type: ignore[arg-type]
+        status=job.status,
+        device=job.device,
         queue=job.queue,
         created_at=job.created_at,
         started_at=job.started_at,
@@ -234,7 +234,7 @@ def to_resource(job: Job) -> JobResource:
         attempts=job.attempts,
         options=job.options,
         progress=job.progress,
-        result=job.result,  # type: ignore[arg-type]
-        error=job.error,  # type: ignore[arg-type]
+        result=job.result,
+        error=job.error,
         metadata=job.metadata_,
     )

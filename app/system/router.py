@@ -55,7 +55,7 @@ def readyz(settings: SettingsDep) -> JSONResponse:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with its reason
             checks[name] = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
     ready = all(c["ok"] for c in checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
     if not ready:
         failing = ", ".join(n for n, c in checks.items() if not c["ok"])
         body.update(error="NotReady", detail=f"unreachable: {failing}", fields=[])
