@@ -42,7 +42,7 @@ class JobCreate(BaseModel):
         if not isinstance(value, dict):
             raise PydanticCustomError("problem_type", "problem must be an object with a `kind`", {})
         kind = value.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise PydanticCustomError(
                 "unknown_kind",
                 "unknown problem kind {kind}; known kinds: {known}",

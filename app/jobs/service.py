@@ -79,7 +79,10 @@ def submit(
         )
 
     problem_json = problem.model_dump_json().encode()
-    request_hash = hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+    # Hash the canonical form (arrays as base64), so a retry that formats its JSON differently
+    # is still the same request; the problem is serialized once, for storage and hash alike.
+    rest = spec.model_dump_json(exclude={"problem"}).encode()
+    request_hash = hashlib.sha256(problem_json + b"\0" + rest).hexdigest()
     if idempotency_key is not None:
         existing = repository.by_idempotency_key(session, caller.tenant_id, idempotency_key)
         if existing is not None:

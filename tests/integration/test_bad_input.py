@@ -45,6 +45,7 @@ CASES = [
     ("lam as string", problem(lam="big"), 422, "InvalidSpec", ["body", "problem", "lam"]),
     ("unknown field", problem(extra=1), 422, "InvalidSpec", ["body", "problem", "extra"]),
     ("unknown kind", {"problem": {"kind": "sudoku"}}, 422, "InvalidSpec", ["body", "problem"]),
+    ("kind not a string", problem(kind={}), 422, "InvalidSpec", ["body", "problem"]),
     ("no problem", {"options": {}}, 422, "InvalidSpec", ["body", "problem"]),
     ("empty A", problem(A=[[]], b=[1.0]), 422, "InvalidSpec", ["body", "problem", "A"]),
     (

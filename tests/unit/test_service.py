@@ -189,3 +189,30 @@ def test_unparseable_stored_problem_fails_cleanly(settings: Settings) -> None:
     assert run_job(job.id, settings=settings, queue="cpu") == "failed"
     failed = load(settings, job.id)
     assert failed.error is not None and failed.error["error"] == "InvalidStoredProblem"
+
+
+def test_device_routing_follows_live_gpu_workers(settings: Settings) -> None:
+    from app.errors import InvalidSpec, NoGpuWorker
+    from app.fleet import repository as fleet
+
+    def queue_for(device: str) -> str:
+        return submit(settings, {**lasso_job(seed=10), "device": device}).queue
+
+    assert queue_for("auto") == "cpu"
+    with pytest.raises(NoGpuWorker):
+        queue_for("gpu")
+    with unit_of_work(settings.resolved_database_url) as session:
+        fleet.touch(session, name="gpu-host:1", queue="gpu", gpu=True, now=utcnow())
+    assert queue_for("auto") == "gpu"
+    assert queue_for("gpu") == "gpu"
+    assert queue_for("cpu") == "cpu"
+    with unit_of_work(settings.resolved_database_url) as session:
+        fleet.touch(
+            session,
+            name="gpu-host:1",
+            queue="gpu",
+            gpu=True,
+            now=utcnow() - timedelta(seconds=settings.worker_presence_ttl_s + 1),
+        )
+    assert queue_for("auto") == "cpu"  # a silent GPU worker is presumed gone
+    assert InvalidSpec.status_code == 422
