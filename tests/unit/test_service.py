@@ -192,7 +192,7 @@ def test_unparseable_stored_problem_fails_cleanly(settings: Settings) -> None:
 
 
 def test_device_routing_follows_live_gpu_workers(settings: Settings) -> None:
-    from app.errors import InvalidSpec, NoGpuWorker
+    from app.errors import NoGpuWorker
     from app.fleet import repository as fleet
 
     def queue_for(device: str) -> str:
@@ -215,4 +215,3 @@ def test_device_routing_follows_live_gpu_workers(settings: Settings) -> None:
             now=utcnow() - timedelta(seconds=settings.worker_presence_ttl_s + 1),
         )
     assert queue_for("auto") == "cpu"  # a silent GPU worker is presumed gone
-    assert InvalidSpec.status_code == 422
