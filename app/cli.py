@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -150,7 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     migrate.upgrade(settings.resolved_database_url)
 
-    worker = subprocess.Popen(
+    worker = _WorkerSupervisor(
         [
             sys.executable,
             "-m",
@@ -164,8 +165,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "WARNING",
         ],
         env={**os.environ, "OPTAAS_BLAS_THREADS": str(settings.blas_threads)},
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
     )
+    worker.start()
     auth = "on" if settings.auth_enabled else "off (loopback only)"
     print(
         f"optaas: http://{args.host}:{args.port}  data in {settings.data_dir}  "
@@ -179,12 +180,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
     return 0
+
+
+class _WorkerSupervisor:
+    """Keeps the embedded Celery worker running: a worker that dies is started again."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self._argv, self._env = argv, env
+        self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def _spawn(self) -> None:
+        self._proc = subprocess.Popen(
+            self._argv,
+            env=self._env,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        )
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            assert self._proc is not None
+            code = self._proc.poll()
+            if code is not None and not self._stopping.is_set():
+                logging.getLogger("optaas.serve").warning(
+                    "worker process exited with %s; starting a new one", code
+                )
+                self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
 
 
 def _serve_server_class() -> type:

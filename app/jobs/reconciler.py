@@ -7,8 +7,9 @@ Two kinds of loss, two repairs:
   loop forever);
 * a ``queued`` job whose message never reached the broker, or was lost with it (Redis restarted,
   API crashed between commit and send), is sent again, with exponential back-off so that a long
-  queue is not flooded with duplicates. Duplicates are harmless: a task claims its job with a
-  conditional update, and the loser does nothing.
+  queue is not flooded with duplicates; a ``device: auto`` job waiting on the GPU queue after
+  the last GPU worker went away is moved to the CPU queue. Duplicates are harmless: a task
+  claims its job with a conditional update, and the loser does nothing.
 
 Every API process runs this loop; all of its writes are conditional, so several copies agree.
 """
@@ -26,6 +27,7 @@ from app.fleet import repository as fleet
 from app.jobs import dispatch, repository
 from app.settings import Settings
 from app.timeutil import utcnow
+from workers.routing import CPU_QUEUE, GPU_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,15 @@ def resend_lost(settings: Settings) -> int:
     base = settings.requeue_after_s
     with unit_of_work(settings.resolved_database_url) as session:
         candidates = repository.unsent_queued(session, now - timedelta(seconds=base))
+        gpu_alive = fleet.gpu_worker_alive(
+            session, now - timedelta(seconds=settings.worker_presence_ttl_s)
+        )
         due = []
         for job in candidates:
+            if job.queue == GPU_QUEUE and job.device == "auto" and not gpu_alive:
+                # `auto` chose the GPU when a GPU worker was alive; it is gone, the CPU is not.
+                if repository.reroute(session, job.id, from_queue=GPU_QUEUE, to_queue=CPU_QUEUE):
+                    job.queue = CPU_QUEUE
             sent = job.enqueued_at
             factor = min(2 ** max(job.send_count - 1, 0), MAX_BACKOFF_FACTOR)
             if sent is None or sent < now - timedelta(seconds=base * factor):

@@ -262,6 +262,15 @@ def unsent_queued(session: Session, sent_before: datetime, limit: int = 500) -> 
     )
 
 
+def reroute(session: Session, job_id: str, *, from_queue: str, to_queue: str) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued", Job.queue == from_queue)
+        .values(queue=to_queue)
+    )
+    return _changed(result)
+
+
 def insert_trace(session: Session, job_id: str, points: Sequence[dict[str, Any]]) -> None:
     if not points:
         return

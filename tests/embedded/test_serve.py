@@ -24,9 +24,17 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def test_serve_runs_jobs_end_to_end(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTAAS_")}
+    # Short leases so that recovery from a killed worker takes seconds.
+    env.update(
+        OPTAAS_LEASE_TIMEOUT_S="3", OPTAAS_REQUEUE_AFTER_S="2", OPTAAS_RECONCILE_INTERVAL_S="0.5"
+    )
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [
@@ -80,6 +88,16 @@ def test_serve_runs_jobs_end_to_end(tmp_path: Path) -> None:
             c.post(f"/v1/jobs/{running['id']}/cancel")
             assert wait_for(c, running["id"], timeout=10)["status"] == "cancelled"
             assert c.get("/v1/jobs").json()["items"][0]["id"] == running["id"]
+
+            # SIGKILL the worker and its pool mid-job: serve starts a new worker, and the
+            # reconciler gives it the job once the dead one's lease expires.
+            victim = submit(c, long_job(1.5, seed=7))
+            wait_for(c, victim["id"], {"running"})
+            worker = next(p for p in children_of(proc.pid) if b"worker" in cmdline(p))
+            for pid in [*children_of(worker), worker]:
+                os.kill(pid, signal.SIGKILL)
+            done = wait_for(c, victim["id"], timeout=60)
+            assert done["status"] == "succeeded" and done["attempts"] == 2, done
         assert (tmp_path / "data" / "optaas.sqlite3").exists()
     finally:
         descendants = children_of(proc.pid)

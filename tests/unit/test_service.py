@@ -215,3 +215,20 @@ def test_device_routing_follows_live_gpu_workers(settings: Settings) -> None:
             now=utcnow() - timedelta(seconds=settings.worker_presence_ttl_s + 1),
         )
     assert queue_for("auto") == "cpu"  # a silent GPU worker is presumed gone
+
+
+def test_auto_job_waiting_for_a_vanished_gpu_worker_moves_to_cpu(settings: Settings) -> None:
+    from app.fleet import repository as fleet
+
+    with unit_of_work(settings.resolved_database_url) as session:
+        fleet.touch(session, name="gpu-host:2", queue="gpu", gpu=True, now=utcnow())
+    auto = submit(settings, lasso_job(seed=11))
+    pinned = submit(settings, {**lasso_job(seed=12), "device": "gpu"})
+    assert auto.queue == pinned.queue == "gpu"
+    with unit_of_work(settings.resolved_database_url) as session:
+        fleet.remove(session, "gpu-host:2")
+        for job in (auto, pinned):
+            repository.mark_unsent(session, job.id)
+    reconciler.resend_lost(settings)
+    assert load(settings, auto.id).queue == "cpu"
+    assert load(settings, pinned.id).queue == "gpu"  # the caller asked for the GPU
