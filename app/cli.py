@@ -10,8 +10,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app.settings import LOOPBACK_HOSTS, Settings, get_settings
@@ -151,6 +152,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     migrate.upgrade(settings.resolved_database_url)
 
+    server = _serve_server_class()(
+        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    )
+
+    def give_up() -> None:
+        server.should_exit = True
+
     worker = _WorkerSupervisor(
         [
             sys.executable,
@@ -165,6 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "WARNING",
         ],
         env={**os.environ, "OPTAAS_BLAS_THREADS": str(settings.blas_threads)},
+        on_give_up=give_up,
     )
     worker.start()
     auth = "on" if settings.auth_enabled else "off (loopback only)"
@@ -174,26 +183,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{args.workers} worker process(es)  auth {auth}",
         flush=True,
     )
-    server = _serve_server_class()(
-        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning")
-    )
     try:
         server.run()
     finally:
         worker.stop()
-    return 0
+    return 1 if worker.gave_up else 0
 
 
 class _WorkerSupervisor:
-    """Keeps the embedded Celery worker running: a worker that dies is started again."""
+    """Keeps the embedded Celery worker running: a worker that dies is started again.
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self._argv, self._env = argv, env
+    A worker that keeps dying right after start (a broken install, a bad setting) is a crash
+    loop, not bad luck: after ``MAX_QUICK_DEATHS`` in a row the supervisor calls ``on_give_up``
+    (serve then exits with an error) instead of spinning.
+    """
+
+    MAX_QUICK_DEATHS = 5
+    QUICK_S = 10.0
+
+    def __init__(
+        self, argv: list[str], env: dict[str, str], on_give_up: Callable[[], None]
+    ) -> None:
+        self._argv, self._env, self._on_give_up = argv, env, on_give_up
         self._stopping = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+        self._quick_deaths = 0
+        self.gave_up = False
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
     def _spawn(self) -> None:
+        self._started = time.monotonic()
         self._proc = subprocess.Popen(
             self._argv,
             env=self._env,
@@ -205,14 +225,27 @@ class _WorkerSupervisor:
         self._thread.start()
 
     def _watch(self) -> None:
+        log = logging.getLogger("optaas.serve")
         while not self._stopping.wait(1.0):
             assert self._proc is not None
             code = self._proc.poll()
-            if code is not None and not self._stopping.is_set():
-                logging.getLogger("optaas.serve").warning(
-                    "worker process exited with %s; starting a new one", code
+            if code is None or self._stopping.is_set():
+                continue
+            lived = time.monotonic() - self._started
+            self._quick_deaths = self._quick_deaths + 1 if lived < self.QUICK_S else 0
+            if self._quick_deaths >= self.MAX_QUICK_DEATHS:
+                log.error(
+                    "the worker process died %d times within %.0f s of starting (last exit "
+                    "code %s); giving up",
+                    self._quick_deaths,
+                    self.QUICK_S,
+                    code,
                 )
-                self._spawn()
+                self.gave_up = True
+                self._on_give_up()
+                return
+            log.warning("worker process exited with %s; starting a new one", code)
+            self._spawn()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -55,7 +55,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it costs a round trip per request. A connection broken by a server restart
+    # fails one statement and is discarded by the pool; workers retry on OperationalError.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 @lru_cache

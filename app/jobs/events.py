@@ -16,7 +16,11 @@ from app.keys.service import Caller
 from app.settings import Settings
 from schemas.jobs import JobResource
 
-POLL_INTERVAL_S = 0.2
+# Poll fast while things change (a short job's `done` comes within tens of milliseconds), and
+# back off geometrically while nothing does, so that an idle stream costs ~2 reads a second.
+POLL_MIN_S = 0.02
+POLL_MAX_S = 0.5
+POLL_GROWTH = 1.5
 KEEPALIVE_S = 15.0
 
 
@@ -34,26 +38,28 @@ async def job_events(settings: Settings, caller: Caller, job_id: str) -> AsyncIt
     """Yield ``status`` on each state change, ``progress`` on each new trace point, ``done`` last.
 
     The database is polled: it is the one place every worker writes to, on SQLite and PostgreSQL
-    alike, and a poll every 0.2 s per open stream costs one indexed read.
+    alike, and each poll of an open stream costs one primary-key read.
     """
     last_status, last_progress, last_sent = None, None, time.monotonic()
+    interval = POLL_MIN_S
     while True:
         job = await run_in_threadpool(_load, settings, caller, job_id)
         if job is None:
             yield _event("error", {"error": "NotFound", "detail": f"no job {job_id!r}"})
             return
+        interval = min(interval * POLL_GROWTH, POLL_MAX_S)
         if job.status != last_status:
             last_status = job.status
             yield _event("status", {"id": job.id, "status": job.status})
-            last_sent = time.monotonic()
+            last_sent, interval = time.monotonic(), POLL_MIN_S
         if job.progress is not None and job.progress != last_progress:
             last_progress = job.progress
             yield _event("progress", job.progress)
-            last_sent = time.monotonic()
+            last_sent, interval = time.monotonic(), POLL_MIN_S
         if job.status in repository.FINISHED:
             yield _event("done", job.model_dump(mode="json"))
             return
         if time.monotonic() - last_sent > KEEPALIVE_S:
             yield b": keepalive\n\n"
             last_sent = time.monotonic()
-        await asyncio.sleep(POLL_INTERVAL_S)
+        await asyncio.sleep(interval)

@@ -30,6 +30,7 @@ class Job(Base):
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency"),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_jobs_status_enqueued", "status", "enqueued_at"),
+        Index("ix_jobs_queue_started", "queue", "started_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

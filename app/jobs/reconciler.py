@@ -6,10 +6,13 @@ Two kinds of loss, two repairs:
   or is failed with ``WorkerLost`` after ``max_attempts`` (a job that kills every worker must not
   loop forever);
 * a ``queued`` job whose message never reached the broker, or was lost with it (Redis restarted,
-  API crashed between commit and send), is sent again, with exponential back-off so that a long
-  queue is not flooded with duplicates; a ``device: auto`` job waiting on the GPU queue after
-  the last GPU worker went away is moved to the CPU queue. Duplicates are harmless: a task
-  claims its job with a conditional update, and the loser does nothing.
+  API crashed between commit and send), is sent again. A job merely waiting in a long queue is
+  not: queues are consumed in order, so a message is presumed lost only once consumers have
+  started jobs sent after it, or the queue has started nothing for ``requeue_after_s`` (then
+  with exponential back-off, since a stalled queue may just be busy). A ``device: auto`` job
+  waiting on the GPU queue after the last GPU worker went away is moved to the CPU queue.
+  Duplicates are harmless: a task claims its job with a conditional update, and the loser
+  does nothing.
 
 Every API process runs this loop; all of its writes are conditional, so several copies agree.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +35,9 @@ from workers.routing import CPU_QUEUE, GPU_QUEUE
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_FACTOR = 16
+#: Messages sent this close together may be consumed out of order (several API processes,
+#: several consumers); only a job passed over by more than this is presumed lost.
+FIFO_SLACK_S = 2.0
 
 
 def recover_stale(settings: Settings) -> dict[str, int]:
@@ -67,15 +73,18 @@ def resend_lost(settings: Settings) -> int:
         gpu_alive = fleet.gpu_worker_alive(
             session, now - timedelta(seconds=settings.worker_presence_ttl_s)
         )
+        since = now - timedelta(seconds=base * MAX_BACKOFF_FACTOR)
+        frontiers = {
+            queue: repository.queue_frontier(session, queue, since)
+            for queue in {j.queue for j in candidates} | {CPU_QUEUE}
+        }
         due = []
         for job in candidates:
             if job.queue == GPU_QUEUE and job.device == "auto" and not gpu_alive:
                 # `auto` chose the GPU when a GPU worker was alive; it is gone, the CPU is not.
                 if repository.reroute(session, job.id, from_queue=GPU_QUEUE, to_queue=CPU_QUEUE):
-                    job.queue = CPU_QUEUE
-            sent = job.enqueued_at
-            factor = min(2 ** max(job.send_count - 1, 0), MAX_BACKOFF_FACTOR)
-            if sent is None or sent < now - timedelta(seconds=base * factor):
+                    job.queue, job.enqueued_at = CPU_QUEUE, None
+            if _presumed_lost(job.enqueued_at, job.send_count, frontiers[job.queue], now, base):
                 due.append((job.id, job.queue, float(job.options["time_limit_s"])))
     sent_count = 0
     for job_id, queue, time_limit_s in due:
@@ -85,6 +94,24 @@ def resend_lost(settings: Settings) -> int:
             repository.mark_sent(session, job_id, utcnow())
         sent_count += 1
     return sent_count
+
+
+def _presumed_lost(
+    sent: datetime | None,
+    send_count: int,
+    frontier: tuple[datetime | None, datetime | None],
+    now: datetime,
+    base: float,
+) -> bool:
+    if sent is None:
+        return True  # never reached the broker
+    factor = min(2 ** max(send_count - 1, 0), MAX_BACKOFF_FACTOR)
+    if sent >= now - timedelta(seconds=base * factor):
+        return False
+    reached, last_start = frontier
+    passed_over = reached is not None and reached > sent + timedelta(seconds=FIFO_SLACK_S)
+    stalled = last_start is None or last_start < now - timedelta(seconds=base)
+    return passed_over or stalled
 
 
 def reconcile_once(settings: Settings) -> dict[str, int]:

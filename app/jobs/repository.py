@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -269,6 +269,19 @@ def reroute(session: Session, job_id: str, *, from_queue: str, to_queue: str) ->
         .values(queue=to_queue)
     )
     return _changed(result)
+
+
+def queue_frontier(
+    session: Session, queue: str, since: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """Among jobs of ``queue`` started since ``since``: the latest send time consumers reached
+    (messages are consumed in order, so older unstarted ones were skipped) and the latest start."""
+    row = session.execute(
+        select(func.max(Job.enqueued_at), func.max(Job.started_at)).where(
+            Job.queue == queue, Job.started_at >= since
+        )
+    ).one()
+    return row[0], row[1]
 
 
 def insert_trace(session: Session, job_id: str, points: Sequence[dict[str, Any]]) -> None:

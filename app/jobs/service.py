@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -112,13 +113,14 @@ def submit(
         attempts=0,
         cancel_requested=False,
     )
+    if idempotency_key is None:
+        repository.add(session, job)
+        return Submission(job, created=True)
     try:
+        # Only a keyed request can collide with a concurrent twin; only it pays for a savepoint.
         with session.begin_nested():
             repository.add(session, job)
     except IntegrityError:
-        # A concurrent request with the same idempotency key won the insert.
-        if idempotency_key is None:
-            raise
         existing = repository.by_idempotency_key(session, caller.tenant_id, idempotency_key)
         if existing is None:
             raise
@@ -135,13 +137,25 @@ def _same_request(existing: Job, request_hash: str) -> Job:
     return existing
 
 
+#: GPU presence changes on the scale of worker start-up and shut-down; asking the database on
+#: every submission would add a round trip to each POST.
+GPU_PRESENCE_CACHE_S = 2.0
+_gpu_presence: tuple[bool, float] = (False, 0.0)
+
+
+def _gpu_worker_alive(session: Session, settings: Settings, now: datetime) -> bool:
+    global _gpu_presence
+    alive, expires = _gpu_presence
+    if time.monotonic() >= expires:
+        since = now - timedelta(seconds=settings.worker_presence_ttl_s)
+        alive = fleet.gpu_worker_alive(session, since)
+        _gpu_presence = (alive, time.monotonic() + GPU_PRESENCE_CACHE_S)
+    return alive
+
+
 def _route(session: Session, spec: JobCreate, settings: Settings, now: datetime) -> str:
     capable = type(spec.problem).gpu_capable
-    alive = (
-        capable
-        and spec.device != "cpu"
-        and fleet.gpu_worker_alive(session, now - timedelta(seconds=settings.worker_presence_ttl_s))
-    )
+    alive = capable and spec.device != "cpu" and _gpu_worker_alive(session, settings, now)
     try:
         return choose_queue(spec.device, kind_gpu_capable=capable, gpu_worker_alive=alive)
     except RoutingError as exc:

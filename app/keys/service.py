@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -45,16 +46,31 @@ def create_key(session: Session, name: str) -> tuple[ApiKey, str]:
     return key, secret
 
 
+#: How long a verified key is trusted without asking the database again; a revocation takes
+#: effect on every API process within this time.
+AUTH_CACHE_TTL_S = 10.0
+_verified: dict[str, tuple[Caller, float]] = {}
+
+
 def authenticate(session: Session, authorization: str | None) -> Caller:
     if not authorization:
         raise Unauthorized("missing Authorization header (expected 'Bearer <api key>')")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header (expected 'Bearer <api key>')")
-    key = repository.by_hash(session, hash_key(token.strip()))
+    digest = hash_key(token.strip())
+    cached = _verified.get(digest)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    key = repository.by_hash(session, digest)
     if key is None:
+        _verified.pop(digest, None)
         raise Unauthorized("unknown or revoked API key")
-    return Caller(tenant_id=key.id, key_name=key.name)
+    caller = Caller(tenant_id=key.id, key_name=key.name)
+    if len(_verified) > 10_000:  # bounded: unknown keys are never cached, known ones are few
+        _verified.clear()
+    _verified[digest] = (caller, time.monotonic() + AUTH_CACHE_TTL_S)
+    return caller
 
 
 def revoke_key(session: Session, ident: str) -> ApiKey:

@@ -31,6 +31,12 @@ ALICE = Caller(tenant_id="alice", key_name="a")
 BOB = Caller(tenant_id="bob", key_name="b")
 
 
+@pytest.fixture(autouse=True)
+def fresh_gpu_presence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the presence rows it wrote, not a cached answer from an earlier test."""
+    monkeypatch.setattr(service, "GPU_PRESENCE_CACHE_S", 0.0)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     s = Settings(
@@ -232,3 +238,32 @@ def test_auto_job_waiting_for_a_vanished_gpu_worker_moves_to_cpu(settings: Setti
     reconciler.resend_lost(settings)
     assert load(settings, auto.id).queue == "cpu"
     assert load(settings, pinned.id).queue == "gpu"  # the caller asked for the GPU
+
+
+def test_a_job_waiting_in_a_moving_queue_is_not_resent(settings: Settings) -> None:
+    """Consumers that have not reached a message yet did not lose it."""
+    waiting = submit(settings, lasso_job(seed=13))
+    ahead = submit(settings, lasso_job(seed=14))
+    long_ago = utcnow() - timedelta(seconds=60)
+    with unit_of_work(settings.resolved_database_url) as session:
+        session.execute(update(Job).where(Job.id == waiting.id).values(enqueued_at=long_ago))
+        # A job sent before `waiting` has just started: the queue moves and is not past it.
+        session.execute(
+            update(Job)
+            .where(Job.id == ahead.id)
+            .values(
+                status="running",
+                enqueued_at=long_ago - timedelta(seconds=5),
+                started_at=utcnow(),
+                heartbeat_at=utcnow(),
+            )
+        )
+    assert reconciler.resend_lost(settings) == 0
+    # Once consumers start a job sent after it, `waiting` was skipped: its message is lost.
+    with unit_of_work(settings.resolved_database_url) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == ahead.id)
+            .values(enqueued_at=long_ago + timedelta(seconds=10))
+        )
+    assert reconciler.resend_lost(settings) == 1
