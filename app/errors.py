@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.errors import ErrorBody, FieldError
+from schemas.problems import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,21 @@ class NotReady(DomainError):
     status_code = 503
 
 
+def _public_loc(loc: Sequence[str | int]) -> list[str | int]:
+    """Drop pydantic's union tag: ``problem.ot.b`` is ``problem.b`` to the caller."""
+    out = [p for p in loc if p != "function-after"]
+    for i in range(len(out) - 1):
+        if out[i] == "problem" and out[i + 1] in KINDS:
+            del out[i + 1]
+            break
+    return out
+
+
 def field_errors(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[FieldError]:
     """pydantic's error list as our ``fields`` entries, with ``prefix`` before each location."""
     out = []
     for err in errors:
-        loc = [*prefix, *(p for p in err.get("loc", ()) if p != "function-after")]
+        loc = [*prefix, *_public_loc(err.get("loc", ()))]
         out.append(FieldError(loc=loc, msg=str(err.get("msg", "")), type=err.get("type")))
     return out
 

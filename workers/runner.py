@@ -174,22 +174,27 @@ def _array_module(queue: str | None) -> ModuleType:
 
 def result_record(outcome: SolverResult, array_format: str) -> dict[str, Any]:
     """The solver's record as stored JSON: arrays encoded, non-finite numbers as ``null``."""
-    solution: dict[str, Any] = {}
-    for name, value in outcome.solution.items():
-        if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
-            solution[name] = encode_array(to_numpy(value), array_format)  # type: ignore[arg-type]
-        else:
-            solution[name] = finite_or_none(float(value)) if _is_number(value) else value
     return {
         "status": outcome.status.value,
         "objective": finite_or_none(float(outcome.objective)),
         "iterations": int(outcome.iterations),
         "solve_time_s": float(outcome.solve_time_s),
         "certificate": {k: finite_or_none(float(v)) for k, v in outcome.certificate.items()},
-        "solution": solution,
+        "solution": _to_json(outcome.solution, array_format),
         "message": outcome.message,
     }
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
+def _to_json(value: Any, array_format: str) -> Any:
+    """Arrays encoded (at any depth), numpy scalars as Python numbers, non-finite as null."""
+    if isinstance(value, dict):
+        return {k: _to_json(v, array_format) for k, v in value.items()}
+    if hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+        return encode_array(to_numpy(value), array_format)  # type: ignore[arg-type]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating) or hasattr(value, "item"):
+        return finite_or_none(float(value))
+    return value

@@ -8,8 +8,9 @@ from pydantic import Field
 
 from schemas.problems.base import ProblemSpec
 from schemas.problems.lasso import LassoProblem
+from schemas.problems.ot import OTProblem
 
-SPECS: tuple[type[ProblemSpec], ...] = (LassoProblem,)
+SPECS: tuple[type[ProblemSpec], ...] = (LassoProblem, OTProblem)
 
 KINDS: dict[str, type[ProblemSpec]] = {
     spec.model_fields["kind"].annotation.__args__[0]: spec  # type: ignore[union-attr]
@@ -24,4 +25,4 @@ Problem: Any = (
     else SPECS[0]
 )
 
-__all__ = ["KINDS", "SPECS", "LassoProblem", "Problem", "ProblemSpec"]
+__all__ = ["KINDS", "SPECS", "LassoProblem", "OTProblem", "Problem", "ProblemSpec"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.servers import PostgresServer, RedisServer, require_servers
@@ -54,6 +55,13 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
             stack.stop()
 
 
+def live_worker_processes(pg: PostgresServer) -> int:
+    """Presence rows whose process still exists (a killed worker's row lingers until its TTL)."""
+    with psycopg.connect(pg.dsn("optaas")) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM worker_presence WHERE queue = 'cpu'")]
+    return sum(Path(f"/proc/{name.rpartition(':')[2]}").exists() for name in names)
+
+
 @pytest.fixture
 def stack(real_stack: RealStack) -> Iterator[RealStack]:
     """The shared stack, with both workers alive again after a test that killed one."""
@@ -62,4 +70,4 @@ def stack(real_stack: RealStack) -> Iterator[RealStack]:
     for name in ("w1", "w2"):
         if name not in s.workers:
             s.start_worker(name)
-    s.wait_for_workers(2)
+    s.wait_until(lambda: live_worker_processes(real_stack.pg) >= 2, 60, "workers did not come back")

@@ -51,7 +51,8 @@ def test_whole_worker_sigkilled_mid_job_finishes_elsewhere(stack: RealStack) -> 
 
 def test_redis_restart_with_jobs_queued_loses_none(stack: RealStack) -> None:
     with stack.stack.client(stack.keys[0]) as c:
-        blockers = [submit(c, long_job(3.0, seed=s)) for s in (50, 51)]
+        # Long enough that neither blocker ends before the queued jobs are checked.
+        blockers = [submit(c, long_job(6.0, seed=s)) for s in (50, 51)]
         for b in blockers:
             wait_for(c, b["id"], {"running"})
         queued = [submit(c, lasso_job(seed=s)) for s in range(52, 58)]

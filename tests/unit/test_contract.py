@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from app.errors import field_errors
 from schemas.jobs import JobCreate
 from schemas.options import KindDefaults, SolveOptions
 from schemas.problems import KINDS, LassoProblem
@@ -15,9 +16,10 @@ GOOD = {"kind": "lasso", "A": [[1.0, 0.0], [0.0, 1.0]], "b": [1.0, 2.0], "lam": 
 
 
 def errors_of(body: dict) -> list[tuple[tuple, str]]:
+    """The errors as the API reports them (the union tag dropped from each location)."""
     with pytest.raises(ValidationError) as info:
         JobCreate.model_validate(body)
-    return [(e["loc"], e["msg"]) for e in info.value.errors()]
+    return [(tuple(f.loc), f.msg) for f in field_errors(info.value.errors())]
 
 
 def test_every_kind_has_a_solver_and_back() -> None:
@@ -108,3 +110,50 @@ def test_gpu_routing_refusals(capable: bool, alive: bool, reason: str) -> None:
     with pytest.raises(RoutingError) as info:
         choose_queue("gpu", kind_gpu_capable=capable, gpu_worker_alive=alive)
     assert info.value.reason == reason
+
+
+OT = {"kind": "ot", "a": [0.5, 0.5], "b": [0.25, 0.75], "cost": [[0, 1], [1, 0]], "epsilon": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "fragment"),
+    [
+        ({"b": [0.5, 0.6]}, ("problem", "b"), "a sums to 1, b sums to 1.1"),
+        ({"a": [-0.1, 1.1]}, ("problem", "a"), "non-negative; entry 0 is -0.1"),
+        ({"a": [0.0, 0.0]}, ("problem", "a"), "total mass must be positive"),
+        ({"cost": [[0, 1]]}, ("problem", "cost"), "shape [1, 2] but a and b have lengths 2 and 2"),
+        ({"cost": [[0, float("nan")], [1, 0]]}, ("problem", "cost"), "NaN"),
+        ({"epsilon": 0}, ("problem", "epsilon"), "greater than 0"),
+        ({"epsilon": None}, ("problem", "epsilon"), "required by method 'auto'"),
+        ({"x": [[0.0], [1.0]]}, ("problem", "cost"), "either `cost` or both `x` and `y`"),
+        ({"cost": None}, ("problem", "cost"), "either `cost` or both `x` and `y`"),
+        ({"cost": None, "x": [[0.0], [1.0]]}, ("problem", "y"), "need both x and y"),
+        ({"cost": None, "x": [[0.0]], "y": [[0.0], [1.0]]}, ("problem", "x"), "x has 1 points"),
+        (
+            {"cost": None, "x": [[0.0], [1.0]], "y": [[0.0, 1.0], [1.0, 2.0]]},
+            ("problem", "y"),
+            "x has dimension 1 but y has dimension 2",
+        ),
+        (
+            {"method": "sns", "unbalanced": {"tau_a": 1, "tau_b": 1}},
+            ("problem", "unbalanced"),
+            "method 'sinkhorn'",
+        ),
+        ({"unbalanced": {"tau_a": 0, "tau_b": 1}}, ("problem", "unbalanced", "tau_a"), "greater"),
+        ({"method": "magic"}, ("problem", "method"), "Input should be"),
+        ({"plan_format": "csv"}, ("problem", "plan_format"), "Input should be"),
+    ],
+)
+def test_ot_errors_carry_the_field_path(change: dict, loc: tuple, fragment: str) -> None:
+    found = errors_of({"problem": {**OT, **change}})
+    assert any(l == loc and fragment in m for l, m in found), found  # noqa: E741
+
+
+def test_ot_accepts_points_exact_normalize_and_unbalanced() -> None:
+    points = {**OT, "cost": None, "x": [[0.0], [1.0]], "y": [[0.5], [2.0]]}
+    assert JobCreate.model_validate({"problem": {**points, "method": "exact", "epsilon": None}})
+    assert JobCreate.model_validate({"problem": {**OT, "b": [1.0, 2.0], "normalize": True}})
+    unbalanced = {**OT, "b": [1.0, 2.0], "unbalanced": {"tau_a": 1.0, "tau_b": 2.0}}
+    assert JobCreate.model_validate({"problem": unbalanced})
+    big = JobCreate.model_validate({"problem": {**points, "x": [[0.0]] * 2}})
+    assert big.problem.size() >= 4  # counts the n x m cost the solver will build

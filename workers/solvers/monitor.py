@@ -29,7 +29,7 @@ class TracePoint:
     iteration: int
     elapsed_s: float
     objective: float
-    measures: dict[str, float] = field(default_factory=dict)
+    measures: dict[str, float | str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -100,7 +100,7 @@ class Monitor:
             return False
         return time.perf_counter() - self._last_record >= self.min_interval_s
 
-    def record(self, iteration: int, objective: float, **measures: float) -> None:
+    def record(self, iteration: int, objective: float, **measures: float | str) -> None:
         now = time.perf_counter()
         self._last_record = now
         self._sink(TracePoint(iteration, now - self.started, float(objective), measures))
