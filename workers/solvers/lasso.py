@@ -21,7 +21,7 @@ import numpy as np
 
 from workers.solvers.backend import array_namespace
 from workers.solvers.monitor import Monitor
-from workers.solvers.result import SolverResult, SolverStatus
+from workers.solvers.result import SolverResult, SolverStatus, stop_message
 
 __all__ = ["solve_lasso"]
 
@@ -478,23 +478,16 @@ def _solve_lasso(
     if monitor is not None and last_recorded != last_k and last_cert.finite():
         monitor.record(last_k, last_cert.primal, **last_cert.trace_measures(last_L))
 
-    measure = "relative duality gap" if lam > 0.0 else "relative KKT residual ||A^T r||_inf"
-    rel = best_cert.relative
-    if status is SolverStatus.CONVERGED:
-        message = f"{measure} {rel:.3e} <= tol {tol:.1e} after {k} iterations"
-    elif status is SolverStatus.MAX_ITER:
-        message = (
-            f"max_iter={max_iter} reached; returning the lowest-objective iterate "
-            f"(iteration {best_k}), {measure} {rel:.3e} > tol {tol:.1e}"
-        )
-    elif status is SolverStatus.NUMERICAL_ERROR:
-        message = f"{failure}; returning the lowest-objective finite iterate (iteration {best_k})"
-    else:
-        reason = "cancelled" if status is SolverStatus.CANCELLED else "time limit reached"
-        message = (
-            f"{reason} after {k} iterations; returning the lowest-objective iterate "
-            f"(iteration {best_k}), {measure} {rel:.3e}"
-        )
+    message = stop_message(
+        status,
+        measure="relative duality gap" if lam > 0.0 else "relative KKT residual ||A^T r||_inf",
+        value=best_cert.relative,
+        tol=tol,
+        iterations=k,
+        max_iter=max_iter,
+        returned=f"the lowest-objective finite iterate (iteration {best_k})",
+        failure=failure,
+    )
 
     return SolverResult(
         status=status,

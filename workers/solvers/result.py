@@ -55,3 +55,32 @@ class SolverResult:
     @property
     def converged(self) -> bool:
         return self.status is SolverStatus.CONVERGED
+
+
+def stop_message(
+    status: SolverStatus,
+    *,
+    measure: str,
+    value: float,
+    tol: float,
+    iterations: int,
+    max_iter: int,
+    returned: str,
+    failure: str = "",
+) -> str:
+    """The one wording of why a solver stopped, shared by every family.
+
+    ``measure`` names the certificate compared with ``tol`` and ``value`` is its value at the
+    returned iterate, which ``returned`` describes (e.g. "the lowest-objective iterate").
+    """
+    if status is SolverStatus.CONVERGED:
+        return f"{measure} {value:.3e} <= tol {tol:.1e} after {iterations} iterations"
+    if status is SolverStatus.MAX_ITER:
+        return (
+            f"max_iter={max_iter} reached; returning {returned}, {measure} {value:.3e} "
+            f"> tol {tol:.1e}"
+        )
+    if status is SolverStatus.NUMERICAL_ERROR:
+        return f"{failure or 'numerical failure'}; returning {returned}, {measure} {value:.3e}"
+    reason = "cancelled" if status is SolverStatus.CANCELLED else "time limit reached"
+    return f"{reason} after {iterations} iterations; returning {returned}, {measure} {value:.3e}"

@@ -46,7 +46,7 @@ from workers.solvers.ot.common import (
     restrict_start,
     to_host,
 )
-from workers.solvers.result import SolverResult, SolverStatus
+from workers.solvers.result import SolverResult, SolverStatus, stop_message
 
 __all__ = ["ScalingSinkhorn", "sinkhorn_log", "sinkhorn_unbalanced_log"]
 
@@ -651,22 +651,16 @@ def finish(
         failure = failure or "non-finite potentials or plan"
     elif status is SolverStatus.CONVERGED and not cert.marginal_error <= tol:
         status = SolverStatus.MAX_ITER if iterations >= max_iter else SolverStatus.NUMERICAL_ERROR
-    err = cert.marginal_error
-    if status is SolverStatus.CONVERGED:
-        message = f"{method}: marginal violation {err:.3e} <= tol {tol:.1e} after {iterations} its"
-    elif status is SolverStatus.MAX_ITER:
-        message = (
-            f"{method}: max_iter={max_iter} reached; returning the iterate of smallest marginal "
-            f"violation, {err:.3e} > tol {tol:.1e}"
-        )
-    elif status is SolverStatus.NUMERICAL_ERROR:
-        message = f"{method}: {failure or 'numerical failure'}; marginal violation {err:.3e}"
-    else:
-        reason = "cancelled" if status is SolverStatus.CANCELLED else "time limit reached"
-        message = (
-            f"{method}: {reason} after {iterations} iterations; returning the iterate of smallest "
-            f"marginal violation, {err:.3e}"
-        )
+    message = f"{method}: " + stop_message(
+        status,
+        measure="L1 marginal violation",
+        value=cert.marginal_error,
+        tol=tol,
+        iterations=iterations,
+        max_iter=max_iter,
+        returned="the iterate of smallest marginal violation",
+        failure=failure,
+    )
     f_full, g_full = expand_potentials(prob, f, g)
     return SolverResult(
         status=status,
