@@ -147,3 +147,58 @@ def test_nan_cost_is_422(stack: RealStack) -> None:
         r = c.post("/v1/jobs", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert ["body", "problem", "cost"] in [f["loc"] for f in r.json()["fields"]]
+
+
+def test_unbalanced_scaling_normalize_and_no_plan(stack: RealStack) -> None:
+    a, b, x, y = instance(30, 25, seed=4)
+    common = {"kind": "ot", "x": x.tolist(), "y": y.tolist(), "epsilon": 0.05}
+    bodies = {
+        "unbalanced": {
+            **common,
+            "a": (2 * a).tolist(),
+            "b": b.tolist(),
+            "unbalanced": {"tau_a": 1.0, "tau_b": 1.0},
+        },
+        "scaling": {
+            **common,
+            "a": a.tolist(),
+            "b": b.tolist(),
+            "method": "sinkhorn",
+            "epsilon_scaling": True,
+            "metric": "cityblock",
+            "cost_scale": "median",
+        },
+        "normalize": {
+            **common,
+            "a": (3 * a).tolist(),
+            "b": (5 * b).tolist(),
+            "normalize": True,
+            "plan_format": "none",
+        },
+    }
+    with stack.stack.client(stack.keys[0]) as c:
+        ids = {name: submit(c, {"problem": p})["id"] for name, p in bodies.items()}
+        done = {name: wait_for(c, i) for name, i in ids.items()}
+    for name, job in done.items():
+        assert job["status"] == "succeeded", (name, job)
+        assert job["result"]["status"] == "converged", (name, job["result"]["message"])
+    unbalanced = np.asarray(done["unbalanced"]["result"]["solution"]["plan"])
+    C = ot.dist(x, y)
+    reference = ot.unbalanced.sinkhorn_unbalanced(
+        2 * a,
+        b,
+        C,
+        0.05,
+        1.0,
+        method="sinkhorn",
+        reg_type="entropy",
+        stopThr=1e-13,
+        numItermax=100_000,
+    )
+    np.testing.assert_allclose(unbalanced, reference, atol=1e-7)
+    scaling = done["scaling"]["result"]["solution"]
+    assert scaling["cost_scale_factor"] == pytest.approx(
+        float(np.median(ot.dist(x, y, metric="cityblock"))), rel=1e-12
+    )
+    assert "plan" not in done["normalize"]["result"]["solution"]
+    assert done["normalize"]["result"]["certificate"]["marginal_error_l1"] <= 1e-8
