@@ -55,6 +55,20 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.max_time_limit_s < self.default_time_limit_s:
             self.default_time_limit_s = self.max_time_limit_s
+        if self.environment == "production":
+            # The embedded defaults are for one machine; production must name its servers.
+            missing = [
+                name
+                for name, value in (
+                    ("database_url", self.database_url),
+                    ("broker_url", self.broker_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production needs OPTAAS_{'/OPTAAS_'.join(missing).upper()}")
+            if not self.auth_enabled:
+                raise ValueError("production cannot run with OPTAAS_AUTH_ENABLED=false")
         return self
 
     @property

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 
@@ -26,4 +24,3 @@ class JobError(BaseModel):
 
     error: str
     detail: str
-    extra: dict[str, Any] | None = None

@@ -11,7 +11,7 @@ from app.deps import CurrentCaller, DbSession, RawBody, SettingsDep
 from app.jobs import dispatch, repository, service
 from app.jobs.events import job_events
 from schemas.errors import ErrorBody
-from schemas.jobs import JobCreate, JobPage, JobResource, JobStatus, TracePointOut
+from schemas.jobs import JobPage, JobResource, JobStatus, TracePointOut
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -117,8 +117,3 @@ def stream_events(
 )
 def cancel_job(job_id: JobId, session: DbSession, caller: CurrentCaller) -> JobResource:
     return service.to_resource(service.cancel(session, caller, job_id))
-
-
-def openapi_models() -> list[type[Any]]:
-    """Models referenced only through ``openapi_extra`` (the raw-body route)."""
-    return [JobCreate]

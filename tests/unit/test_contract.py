@@ -157,3 +157,18 @@ def test_ot_accepts_points_exact_normalize_and_unbalanced() -> None:
     assert JobCreate.model_validate({"problem": unbalanced})
     big = JobCreate.model_validate({"problem": {**points, "x": [[0.0]] * 2}})
     assert big.problem.size() >= 4  # counts the n x m cost the solver will build
+
+
+def test_production_settings_need_servers_and_auth() -> None:
+    from app.settings import Settings
+
+    with pytest.raises(ValidationError, match="OPTAAS_DATABASE_URL/OPTAAS_BROKER_URL"):
+        Settings(environment="production")
+    with pytest.raises(ValidationError, match="AUTH_ENABLED"):
+        Settings(
+            environment="production",
+            database_url="postgresql+psycopg://h/db",
+            broker_url="redis://h",
+            auth_enabled=False,
+        )
+    assert Settings(environment="development").embedded
