@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from workers.solvers.backend import array_namespace
-from workers.solvers.monitor import Monitor
+from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.result import SolverResult, SolverStatus, stop_message
 
 __all__ = ["solve_lasso"]
@@ -400,13 +400,8 @@ def _solve_lasso(
     last_recorded = -1
 
     while status is None:
-        if monitor is not None:
-            stop = monitor.check()
-            if stop is not None:
-                status = stop
-                break
-        if k >= max_iter:
-            status = SolverStatus.MAX_ITER
+        status = stop_reason(monitor, k, max_iter)
+        if status is not None:
             break
         k += 1
 

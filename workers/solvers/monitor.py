@@ -104,3 +104,15 @@ class Monitor:
         now = time.perf_counter()
         self._last_record = now
         self._sink(TracePoint(iteration, now - self.started, float(objective), measures))
+
+
+def stop_reason(monitor: Monitor | None, iteration: int, max_iter: int) -> SolverStatus | None:
+    """Why a solver loop must stop before iteration ``iteration + 1``, or ``None`` to go on.
+
+    The caller's request (cancellation, time limit) comes first, then the iteration budget.
+    """
+    if monitor is not None:
+        stop = monitor.check()
+        if stop is not None:
+            return stop
+    return SolverStatus.MAX_ITER if iteration >= max_iter else None

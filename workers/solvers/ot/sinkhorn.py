@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from workers.solvers.backend import array_namespace
-from workers.solvers.monitor import Monitor
+from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.ot.common import (
     Certificate,
     OTProblem,
@@ -830,13 +830,8 @@ def _sinkhorn_unbalanced_log(
     best_k = 0
     last_err = math.inf
     while status is None:
-        if monitor is not None:
-            stop = monitor.check()
-            if stop is not None:
-                status = stop
-                break
-        if k >= max_iter:
-            status = SolverStatus.MAX_ITER
+        status = stop_reason(monitor, k, max_iter)
+        if status is not None:
             break
         k += 1
         for _half in range(2):

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sps
 
 from workers.solvers.backend import array_namespace
-from workers.solvers.monitor import Monitor
+from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.ot.common import (
     balance_gauge,
     entropic_certificate,
@@ -523,13 +523,8 @@ def _sinkhorn_newton_sparse(
             if pt.err <= target:
                 status = SolverStatus.CONVERGED
                 break
-            if monitor is not None:
-                stop = monitor.check()
-                if stop is not None:
-                    status = stop
-                    break
-            if k >= max_iter:
-                status = SolverStatus.MAX_ITER
+            status = stop_reason(monitor, k, max_iter)
+            if status is not None:
                 break
             k += 1
             counts["newton"] += 1
