@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.errors import ErrorBody, FieldError
-from schemas.problems import KINDS
+from schemas.problems import UNION_TAGS
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,20 @@ class NotReady(DomainError):
     status_code = 503
 
 
+_VALIDATOR_TAGS = frozenset(
+    {"function-after", "function-before", "function-wrap", "function-plain"}
+)
+
+
 def _public_loc(loc: Sequence[str | int]) -> list[str | int]:
-    """Drop pydantic's union tag: ``problem.ot.b`` is ``problem.b`` to the caller."""
-    out = [p for p in loc if p != "function-after"]
-    for i in range(len(out) - 1):
-        if out[i] == "problem" and out[i + 1] in KINDS:
+    """Drop pydantic's union tags: ``problem.ot.b`` is ``problem.b`` to the caller."""
+    out = [p for p in loc if p not in _VALIDATOR_TAGS]
+    i = 0
+    while i < len(out) - 1:
+        tags = UNION_TAGS.get(str(out[i]))
+        if tags is not None and out[i + 1] in tags:
             del out[i + 1]
-            break
+        i += 1
     return out
 
 
@@ -121,6 +128,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = field_errors(exc.errors())
+        if any(f.type == "json_invalid" for f in fields):
+            return render(400, "MalformedJSON", "request body is not valid JSON", fields)
         detail = "; ".join(f"{'.'.join(map(str, f.loc))}: {f.msg}" for f in fields[:3])
         return render(422, "InvalidSpec", f"invalid request: {detail}", fields)
 

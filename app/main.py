@@ -15,6 +15,7 @@ from app.errors import install_handlers
 from app.jobs import router as jobs
 from app.jobs.reconciler import run_reconciler
 from app.settings import Settings, get_settings
+from app.studies import router as studies
 from app.system import router as system
 from schemas.jobs import JobCreate
 from workers.celery_app import configure as configure_celery
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.include_router(system.router)
     app.include_router(jobs.router)
+    app.include_router(studies.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

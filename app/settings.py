@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     worker_presence_ttl_s: float = Field(default=45.0, gt=0)
     min_trace_interval_s: float = Field(default=0.01, ge=0)
+    suggestion_timeout_s: float = Field(default=30.0, gt=0)
     blas_threads: int = Field(default=1, ge=1)
     # Only the embedded filesystem broker polls (Redis blocks); 10 ms is ~100 directory listings
     # a second per worker, and halves the embedded submit->start latency measured at 50 ms.

@@ -126,18 +126,25 @@ def _decode_base64(value: dict[str, Any]) -> np.ndarray:
 
 
 class ArrayField:
-    """Annotation for an array of fixed dimension: ``Annotated[np.ndarray, ArrayField(2)]``."""
+    """Annotation for an array of fixed dimension: ``Annotated[np.ndarray, ArrayField(2)]``.
 
-    def __init__(self, ndim: int) -> None:
-        self.ndim = ndim
+    ``ndim`` may be a tuple of accepted dimensions, e.g. ``(1, 2)`` for a signal or an image.
+    """
+
+    def __init__(self, ndim: int | tuple[int, ...]) -> None:
+        self.ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
 
     def validate(self, value: Any) -> np.ndarray:
         arr = decode_array(value)
-        if arr.ndim != self.ndim:
+        if arr.ndim not in self.ndims:
             raise PydanticCustomError(
                 "array_ndim",
                 "expected a {expected}-D array, got {got}-D with shape {shape}",
-                {"expected": self.ndim, "got": arr.ndim, "shape": list(arr.shape)},
+                {
+                    "expected": " or ".join(map(str, self.ndims)),
+                    "got": arr.ndim,
+                    "shape": list(arr.shape),
+                },
             )
         if arr.size == 0:
             raise PydanticCustomError("array_empty", "array must not be empty", {})
@@ -156,11 +163,15 @@ class ArrayField:
     def __get_pydantic_json_schema__(
         self, _schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        nested: dict[str, Any] = {"type": "number"}
-        for _ in range(self.ndim):
-            nested = {"type": "array", "items": nested}
+        shapes: list[dict[str, Any]] = []
+        for ndim in self.ndims:
+            nested: dict[str, Any] = {"type": "number"}
+            for _ in range(ndim):
+                nested = {"type": "array", "items": nested}
+            shapes.append(nested)
         encoded = handler(EncodedArray.__pydantic_core_schema__)
+        dims = " or ".join(map(str, self.ndims))
         return {
-            "anyOf": [nested, encoded],
-            "description": f"{self.ndim}-D array: nested lists or base64 (little-endian, C order)",
+            "anyOf": [*shapes, encoded],
+            "description": f"{dims}-D array: nested lists or base64 (little-endian, C order)",
         }

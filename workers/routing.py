@@ -9,6 +9,7 @@ GPU_QUEUE = "gpu"
 QUEUES = (CPU_QUEUE, GPU_QUEUE)
 
 RUN_JOB_TASK = "optaas.run_job"
+SUGGEST_TASK = "optaas.suggest"
 
 Device = Literal["auto", "cpu", "gpu"]
 

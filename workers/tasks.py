@@ -14,10 +14,11 @@ from app.db import engine_for, sessionmaker_for
 from app.settings import get_settings
 from workers.celery_app import celery_app
 from workers.presence import Presence
-from workers.routing import CPU_QUEUE, GPU_QUEUE, RUN_JOB_TASK
+from workers.routing import CPU_QUEUE, GPU_QUEUE, RUN_JOB_TASK, SUGGEST_TASK
 from workers.runner import run_job as execute
 from workers.runner import worker_identity
 from workers.solvers.backend import gpu_available
+from workers.studies import answer_suggestion
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,19 @@ _presence: Presence | None = None
 def run_job(self: Task, job_id: str) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key")
     return execute(job_id, settings=get_settings(), queue=queue)
+
+
+@celery_app.task(
+    name=SUGGEST_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=5,
+    max_retries=5,
+)
+def suggest(request_id: str) -> str:
+    return answer_suggestion(request_id, settings=get_settings())
 
 
 @worker_process_init.connect

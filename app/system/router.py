@@ -17,6 +17,7 @@ from app.timeutil import utcnow
 from schemas.options import SolveOptions
 from schemas.problems import SPECS
 from workers.celery_app import celery_app
+from workers.solvers.prox.operators import CATALOGUE
 
 router = APIRouter(tags=["system"])
 
@@ -80,6 +81,8 @@ def catalogue() -> list[dict[str, Any]]:
 def solvers(settings: SettingsDep) -> dict[str, Any]:
     return {
         "solvers": catalogue(),
+        # The proximal operators a `composite` problem's penalty may name.
+        "prox_operators": [entry.as_dict() for entry in CATALOGUE.values()],
         "limits": {
             "max_body_bytes": settings.max_body_bytes,
             "max_problem_elements": settings.max_problem_elements,

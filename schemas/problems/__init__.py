@@ -7,10 +7,32 @@ from typing import Annotated, Any, Union
 from pydantic import Field
 
 from schemas.problems.base import ProblemSpec
+from schemas.problems.bayesopt import BayesoptBenchmarkProblem
 from schemas.problems.lasso import LassoProblem
 from schemas.problems.ot import OTProblem
+from schemas.problems.penalties import CONSTRAINT_TYPES, PENALTY_NAMES
+from schemas.problems.prox import (
+    CompositeProblem,
+    ConstrainedLeastSquaresProblem,
+    ElasticNetProblem,
+    GroupLassoProblem,
+    MatrixCompletionProblem,
+    SparseLogregProblem,
+    TVDenoiseProblem,
+)
 
-SPECS: tuple[type[ProblemSpec], ...] = (LassoProblem, OTProblem)
+SPECS: tuple[type[ProblemSpec], ...] = (
+    LassoProblem,
+    ElasticNetProblem,
+    GroupLassoProblem,
+    SparseLogregProblem,
+    MatrixCompletionProblem,
+    TVDenoiseProblem,
+    ConstrainedLeastSquaresProblem,
+    CompositeProblem,
+    OTProblem,
+    BayesoptBenchmarkProblem,
+)
 
 KINDS: dict[str, type[ProblemSpec]] = {
     spec.model_fields["kind"].annotation.__args__[0]: spec  # type: ignore[union-attr]
@@ -25,4 +47,27 @@ Problem: Any = (
     else SPECS[0]
 )
 
-__all__ = ["KINDS", "SPECS", "LassoProblem", "OTProblem", "Problem", "ProblemSpec"]
+#: Tags of the nested discriminated unions, which error locations leave out like the kind's.
+UNION_TAGS: dict[str, frozenset[str]] = {
+    "problem": frozenset(KINDS),
+    "penalty": PENALTY_NAMES,
+    "constraint": CONSTRAINT_TYPES,
+}
+
+__all__ = [
+    "KINDS",
+    "SPECS",
+    "UNION_TAGS",
+    "BayesoptBenchmarkProblem",
+    "CompositeProblem",
+    "ConstrainedLeastSquaresProblem",
+    "ElasticNetProblem",
+    "GroupLassoProblem",
+    "LassoProblem",
+    "MatrixCompletionProblem",
+    "OTProblem",
+    "Problem",
+    "ProblemSpec",
+    "SparseLogregProblem",
+    "TVDenoiseProblem",
+]

@@ -82,6 +82,21 @@ def test_serve_runs_jobs_end_to_end(tmp_path: Path) -> None:
             trace = c.get(f"/v1/jobs/{job['id']}/trace").json()
             assert trace and trace[-1]["iteration"] == done["result"]["iterations"]
 
+            # A study: suggestions come from the worker processes through the file broker.
+            space = [{"name": "x", "type": "float", "low": -2, "high": 2}]
+            r = c.post("/v1/studies", json={"name": "quad", "space": space, "seed": 1})
+            assert r.status_code == 201, r.text
+            sid = r.json()["id"]
+            for _ in range(4):
+                r = c.post(f"/v1/studies/{sid}/suggestions", json={"count": 1})
+                assert r.status_code == 201, r.text
+                (trial,) = r.json()["trials"]
+                value = (trial["params"]["x"] - 0.5) ** 2
+                url = f"/v1/studies/{sid}/trials/{trial['id']}/observation"
+                assert c.post(url, json={"value": value}).status_code == 200
+            study = c.get(f"/v1/studies/{sid}").json()
+            assert study["counts"]["complete"] == 4 and len(study["trace"]) == 4
+
             # Cancelling a running job works here too (no Redis, no PostgreSQL).
             running = submit(c, long_job(20, seed=6))
             wait_for(c, running["id"], {"running"})

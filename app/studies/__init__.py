@@ -1,0 +1,1 @@
+"""Ask/tell Bayesian-optimization studies: the state lives here, suggestions come from workers."""
