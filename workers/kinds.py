@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from schemas.problems import ProblemSpec
-from workers.adapters import bayesopt, ot, prox
+from workers.adapters import bayesopt, conic, ot, prox
 from workers.solvers.monitor import Monitor
 from workers.solvers.result import SolverResult
 
@@ -27,6 +27,12 @@ SOLVERS: dict[str, Solve] = {
     "constrained_least_squares": prox.constrained_least_squares,
     "composite": prox.composite,
     "ot": ot.solve_ot,
+    "conic": conic.conic,
+    "experimental_design": conic.experimental_design_kind,
+    "robust_pca": conic.robust_pca_kind,
+    "graph_partitioning": conic.graph_partitioning_kind,
+    "max_cut": conic.max_cut_kind,
+    "sdp": conic.sdp_kind,
     "bayesopt_benchmark": bayesopt.bayesopt_benchmark,
 }
 

@@ -8,6 +8,14 @@ from pydantic import Field
 
 from schemas.problems.base import ProblemSpec
 from schemas.problems.bayesopt import BayesoptBenchmarkProblem
+from schemas.problems.conic import (
+    ConicProblem,
+    ExperimentalDesignProblem,
+    GraphPartitioningProblem,
+    MaxCutProblem,
+    RobustPCAProblem,
+    SDPProblem,
+)
 from schemas.problems.lasso import LassoProblem
 from schemas.problems.ot import OTProblem
 from schemas.problems.penalties import CONSTRAINT_TYPES, PENALTY_NAMES
@@ -31,6 +39,12 @@ SPECS: tuple[type[ProblemSpec], ...] = (
     ConstrainedLeastSquaresProblem,
     CompositeProblem,
     OTProblem,
+    ConicProblem,
+    ExperimentalDesignProblem,
+    RobustPCAProblem,
+    GraphPartitioningProblem,
+    MaxCutProblem,
+    SDPProblem,
     BayesoptBenchmarkProblem,
 )
 
@@ -60,6 +74,12 @@ __all__ = [
     "UNION_TAGS",
     "BayesoptBenchmarkProblem",
     "CompositeProblem",
+    "ConicProblem",
+    "ExperimentalDesignProblem",
+    "GraphPartitioningProblem",
+    "MaxCutProblem",
+    "RobustPCAProblem",
+    "SDPProblem",
     "ConstrainedLeastSquaresProblem",
     "ElasticNetProblem",
     "GroupLassoProblem",

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import wait_for
 from tests.integration.conftest import RealStack
 
 pytestmark = pytest.mark.integration
@@ -195,3 +196,28 @@ def test_study_survives_a_worker_restart(stack: RealStack) -> None:
         got = c.get(f"/v1/studies/{sid}").json()
         assert got["counts"] == {"pending": 1, "complete": 2, "failed": 0, "total": 3}
         assert key(after["params"]) not in {key(t["params"]) for t in first}
+
+
+def test_bayesopt_benchmark_job_on_branin(stack: RealStack) -> None:
+    body = {
+        "problem": {
+            "kind": "bayesopt_benchmark",
+            "function": "branin",
+            "budget": 30,
+            "seed": 0,
+            "shift": 0.1,
+        }
+    }
+    with stack.stack.client(stack.keys[0]) as c:
+        r = c.post("/v1/jobs", json=body)
+        assert r.status_code == 202, r.text
+        job = wait_for(c, r.json()["id"], timeout=240)
+        assert job["status"] == "succeeded", job
+        trace = c.get(f"/v1/jobs/{job['id']}/trace").json()
+    res = job["result"]
+    assert res["certificate"]["simple_regret"] < 1e-2
+    assert res["status"] == "converged"
+    assert res["certificate"]["evaluations"] == 30
+    best = [p["objective"] for p in trace]
+    assert len(best) == 30 and all(b <= a for a, b in zip(best, best[1:], strict=False))
+    assert min(res["solution"]["values"]) == pytest.approx(res["certificate"]["best_value"])

@@ -1,0 +1,103 @@
+r"""Safeguarded Anderson acceleration of a fixed-point iteration ``w <- T(w)``.
+
+With the residual ``g(w) = w - T(w)`` and the last ``mem`` differences of iterates
+``S = [w_{i+1} - w_i]`` and of residuals ``Y = [g_{i+1} - g_i]``, one step is
+
+.. math::
+
+    w^+ = T(w_k) - (S - Y)\,\gamma, \qquad
+    \gamma = \begin{cases}
+        (S^T Y + \epsilon I)^{-1} S^T g_k & \text{type I,} \\
+        (Y^T Y + \epsilon I)^{-1} Y^T g_k & \text{type II,}
+    \end{cases}
+
+(Walker & Ni 2011; Zhang, O'Donoghue & Boyd 2020). The regularisation ``epsilon`` is relative to
+``||S||_F ||Y||_F`` (type I) or ``||Y||_F^2`` (type II). As in SCS, the accelerated point is
+*safeguarded*: the caller evaluates ``T`` at it and keeps it only when its residual is at most
+``safeguard`` times the residual of the plain step it replaced; otherwise the caller goes back
+to the plain step and the memory is cleared. Steps with a huge ``||gamma||`` (nearly dependent
+columns) are refused and also clear the memory.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Anderson"]
+
+_MAX_WEIGHT_NORM = 1e10
+
+
+class Anderson:
+    """Memory of past iterates and the Anderson extrapolation.
+
+    Parameters
+    ----------
+    mem : int
+        Number of difference pairs kept (``acceleration_lookback``).
+    type1 : bool
+        Type-I (``True``, SCS's default) or type-II.
+    regularization : float
+        Relative Tikhonov weight ``epsilon``.
+    """
+
+    def __init__(self, mem: int, *, type1: bool = True, regularization: float = 1e-8) -> None:
+        self.mem = int(mem)
+        self.type1 = type1
+        self.reg = float(regularization)
+        self.reset()
+        self.accepted = 0
+        self.rejected = 0
+
+    def reset(self) -> None:
+        self._S: list[Any] = []
+        self._Y: list[Any] = []
+        self._w_prev: Any = None
+        self._g_prev: Any = None
+
+    def step(self, w: Any, tw: Any, xp: Any) -> Any | None:
+        """Record the pair ``(w, T(w))`` and return the extrapolated point, or ``None`` when no
+        step can be made yet (or the weights are unreliable, which also clears the memory)."""
+        g = w - tw
+        if self._w_prev is not None:
+            self._S.append(w - self._w_prev)
+            self._Y.append(g - self._g_prev)
+            if len(self._S) > self.mem:
+                self._S.pop(0)
+                self._Y.pop(0)
+        self._w_prev = w
+        self._g_prev = g
+        if not self._S:
+            return None
+        S = xp.stack(self._S, axis=1)
+        Y = xp.stack(self._Y, axis=1)
+        if self.type1:
+            G = S.T @ Y
+            rhs = S.T @ g
+            scale = float(xp.sqrt(xp.sum(S * S) * xp.sum(Y * Y)))
+        else:
+            G = Y.T @ Y
+            rhs = Y.T @ g
+            scale = float(xp.sum(Y * Y))
+        k = G.shape[0]
+        G = G + (self.reg * scale + 1e-300) * xp.eye(k)
+        try:
+            gamma = np.linalg.solve(_host(G), _host(rhs))
+        except np.linalg.LinAlgError:
+            self.reset()
+            return None
+        gnorm = float(np.linalg.norm(gamma))
+        if not (math.isfinite(gnorm) and gnorm < _MAX_WEIGHT_NORM):
+            self.reset()
+            return None
+        gam = xp.asarray(gamma)
+        return tw - (S - Y) @ gam
+
+
+def _host(a: Any) -> np.ndarray:
+    if type(a).__module__.startswith("cupy"):
+        return a.get()  # type: ignore[no-any-return]
+    return np.asarray(a)

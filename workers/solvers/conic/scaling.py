@@ -1,0 +1,240 @@
+r"""Cone-aware equilibration of a conic program in SCS standard form.
+
+The problem ``min c^T x + 1/2 x^T P x  s.t.  A x + s = b, s in K`` is replaced by the equivalent
+
+.. math::
+
+    \tilde A = D A E, \quad \tilde P = E P E, \quad
+    \tilde b = \sigma D b, \quad \tilde c = \sigma E c,
+
+with positive diagonal ``D`` (rows) and ``E`` (columns) and a scalar ``sigma``. Its solutions map
+back by ``x = E x~ / sigma``, ``y = D y~ / sigma``, ``s = D^{-1} s~ / sigma``; this holds because
+``D`` is a cone automorphism: it is constant on every cone block except the zero cone and the
+nonnegative orthant (whose cones are invariant under any positive diagonal scaling).
+
+The factors equilibrate the stacked operator of the homogeneous embedding,
+
+.. math::
+
+    \begin{bmatrix} P & A^T & c \\ A & 0 & b \\ c^T & b^T & 0 \end{bmatrix}
+    \;\to\;
+    \operatorname{diag}(E, D, \sigma) \, [\cdot] \, \operatorname{diag}(E, D, \sigma),
+
+by 25 Ruiz passes (each row and column divided by the square root of its infinity norm; Ruiz
+2001) and one pass with root-mean-square norms, as SCS does (O'Donoghue 2021, section 5.1, and
+SCS's documentation on equilibration). On every cone block other than the zero cone and the
+orthant the row norms are pooled first (their maximum in the Ruiz passes, their mean in the RMS
+pass) so that ``D`` stays constant there. Norms below ``1e-4`` count as 1 (empty rows are left
+alone) and above ``1e4`` as ``1e4``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from workers.solvers.backend import array_namespace
+
+__all__ = ["Scaling", "cone_blocks", "equilibrate", "identity_scaling"]
+
+_RUIZ_PASSES = 25
+_L2_PASSES = 1
+_MIN_SCALE = 1e-4  # norms below count as 1, above as 1e4 (SCS's MIN/MAX_NORMALIZATION_FACTOR)
+_MAX_SCALE = 1e4
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Diagonal scalings of one problem (arrays in the problem's array module)."""
+
+    D: Any  # (m,) row factors
+    E: Any  # (n,) column factors
+    sigma: float  # scalar on b and c
+
+
+def cone_blocks(cones: Any) -> tuple[int, list[tuple[int, int]]]:
+    """Rows of the zero cone and nonnegative orthant, and the ``[start, end)`` ranges of every
+    other cone, in SCS's row order (z, l, box, q, s, ep, ed, p, d, nuc, ell1, sl).
+
+    Returns ``(free, blocks)``: rows ``[0, free)`` may be scaled individually; each block must be
+    scaled by one common factor.
+    """
+    free = 0
+    blocks: list[tuple[int, int]] = []
+    for blk in cones.blocks():
+        if blk.kind in ("z", "l"):
+            free = blk.stop
+        else:
+            blocks.append((blk.start, blk.stop))
+    return free, blocks
+
+
+def identity_scaling(xp: Any, m: int, n: int) -> Scaling:
+    return Scaling(D=xp.ones(m), E=xp.ones(n), sigma=1.0)
+
+
+def _limit(xp: Any, norms: Any) -> Any:
+    """SCS's bounds on a norm before it becomes a factor ``1 / sqrt(norm)``."""
+    norms = xp.where(norms < _MIN_SCALE, 1.0, norms)
+    return xp.minimum(norms, _MAX_SCALE)
+
+
+class _SparseEntries:
+    """A sparse matrix as its nonzeros with row and column indices, for fast repeated row /
+    column reductions (segment reductions over precomputed orderings) and in-place scaling."""
+
+    def __init__(self, M: Any) -> None:
+        csc = sp.csc_matrix(M, copy=True)
+        csc.sum_duplicates()
+        self.shape = csc.shape
+        self.data = csc.data.astype(np.float64)
+        self.rows = csc.indices.astype(np.int64)
+        self.cols = np.repeat(np.arange(csc.shape[1]), np.diff(csc.indptr))
+        self.colptr = csc.indptr.astype(np.int64)
+        self.order = np.argsort(self.rows, kind="stable")
+        self.rowptr = np.concatenate(([0], np.cumsum(np.bincount(self.rows, minlength=csc.shape[0]))))
+        self.rcnt = np.diff(self.rowptr).astype(np.float64)
+        self.ccnt = np.diff(self.colptr).astype(np.float64)
+
+    @staticmethod
+    def _segments(ufunc: Any, values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+        out = np.zeros(ptr.size - 1)
+        nonempty = np.flatnonzero(np.diff(ptr) > 0)
+        if values.size and nonempty.size:
+            out[nonempty] = ufunc.reduceat(values, ptr[:-1][nonempty])
+        return out
+
+    def stats(self, rms: bool) -> tuple[np.ndarray, np.ndarray]:
+        vals = self.data * self.data if rms else np.abs(self.data)
+        ufunc = np.add if rms else np.maximum
+        rows = self._segments(ufunc, vals[self.order], self.rowptr)
+        cols = self._segments(ufunc, vals, self.colptr)
+        return rows, cols
+
+    def scale(self, left: np.ndarray, right: np.ndarray) -> None:
+        self.data *= left[self.rows] * right[self.cols]
+
+    def matrix(self) -> sp.csc_matrix:
+        return sp.csc_matrix((self.data, self.rows, self.colptr), shape=self.shape)
+
+
+def _row_col_stats(M: Any, xp: Any, rms: bool) -> tuple[Any, Any, Any, Any]:
+    """Row and column norms of ``M`` (max |.| or sum of squares) and nonzero counts."""
+    if isinstance(M, _SparseEntries):
+        rows, cols = M.stats(rms)
+        return rows, cols, M.rcnt, M.ccnt
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        z0, z1 = xp.zeros(M.shape[0]), xp.zeros(M.shape[1])
+        return z0, z1, z0, z1
+    if rms:
+        sq = M * M
+        nz = (M != 0).astype(np.float64)
+        return xp.sum(sq, axis=1), xp.sum(sq, axis=0), xp.sum(nz, axis=1), xp.sum(nz, axis=0)
+    absM = xp.abs(M)
+    rows, cols = xp.max(absM, axis=1), xp.max(absM, axis=0)
+    return rows, cols, rows, cols
+
+
+def _scale(M: Any, left: Any, right: Any) -> Any:
+    """``diag(left) M diag(right)`` (in place for the sparse form)."""
+    if isinstance(M, _SparseEntries):
+        M.scale(left, right)
+        return M
+    return left[:, None] * M * right[None, :]
+
+
+def _block_reduce(values: Any, layout: tuple[Any, Any], xp: Any, how: str) -> Any:
+    """Pool ``values`` over consecutive blocks (``layout = (offsets, sizes)``), repeated back to
+    the block rows: the maximum (``how="max"``) or the mean."""
+    offsets, sizes = layout
+    if how == "max":
+        pooled = xp.maximum.reduceat(values, offsets[:-1]) if xp is np else _max_blocks(values, offsets, xp)
+    else:
+        cums = xp.concatenate((xp.zeros(1), xp.cumsum(values)))
+        pooled = (cums[offsets[1:]] - cums[offsets[:-1]]) / sizes
+    return xp.repeat(pooled, sizes)
+
+
+def _max_blocks(values: Any, offsets: Any, xp: Any) -> Any:
+    host = np.asarray(values.get())
+    off = np.asarray(offsets.get())
+    return xp.asarray(np.maximum.reduceat(host, off[:-1]))
+
+
+def equilibrate(
+    A: Any, P: Any, b: Any, c: Any, cones: Any
+) -> tuple[Scaling, Any, Any, Any, Any]:
+    """Equilibrate ``(A, P, b, c)`` (see the module docstring).
+
+    Parameters
+    ----------
+    A : (m, n) scipy.sparse (CSC) or dense array
+    P : (n, n) same kind as ``A``, or ``None``
+    b, c : (m,), (n,) dense arrays
+    cones : ConeSpec describing the rows of ``A``
+
+    Returns
+    -------
+    (scaling, A~, P~, b~, c~)
+        New arrays; the inputs are not modified.
+    """
+    xp = np if sp.issparse(A) else array_namespace(A)
+    m, n = A.shape
+    free, blocks = cone_blocks(cones)
+    if (blocks[-1][1] if blocks else free) != m:
+        raise ValueError(f"the cones describe {blocks[-1][1] if blocks else free} rows, A has {m}")
+    sizes_np = np.array([end - start for start, end in blocks], dtype=np.int64)
+    offsets_np = np.concatenate(([0], np.cumsum(sizes_np))).astype(np.int64)
+    layout = (xp.asarray(offsets_np), xp.asarray(sizes_np))
+    D = xp.ones(m)
+    E = xp.ones(n)
+    sigma = 1.0
+    As: Any = _SparseEntries(A) if sp.issparse(A) else A
+    Ps: Any = None if P is None else (_SparseEntries(P) if sp.issparse(P) else P)
+    bs, cs = b, c
+    for rms in [False] * _RUIZ_PASSES + [True] * _L2_PASSES:
+        rows, cols, rcnt, ccnt = _row_col_stats(As, xp, rms)
+        if Ps is not None:
+            _, pcols, _, pcnt = _row_col_stats(Ps, xp, rms)
+        if rms:
+            # root-mean-square over the stored entries, b and c counted in their row / column
+            rows = xp.sqrt((rows + bs * bs) / (rcnt + 1.0))
+            csum = cols + cs * cs + (pcols if Ps is not None else 0.0)
+            ccount = ccnt + 1.0 + (pcnt if Ps is not None else 0.0)
+            cols = xp.sqrt(csum / ccount)
+            tau_norm = max(
+                float(xp.linalg.norm(bs)) / math.sqrt(max(m, 1)),
+                float(xp.linalg.norm(cs)) / math.sqrt(n),
+            )
+        else:
+            rows = xp.maximum(rows, xp.abs(bs))
+            cols = xp.maximum(cols, xp.abs(cs))
+            if Ps is not None:
+                cols = xp.maximum(cols, pcols)
+            tau_norm = max(_inf(xp, bs), _inf(xp, cs))
+        if blocks:
+            rows[free:] = _block_reduce(rows[free:], layout, xp, "mean" if rms else "max")
+        d = 1.0 / xp.sqrt(_limit(xp, rows))
+        e = 1.0 / xp.sqrt(_limit(xp, cols))
+        st = 1.0 / math.sqrt(float(_limit(np, np.asarray(tau_norm))))
+        As = _scale(As, d, e)
+        if Ps is not None:
+            Ps = _scale(Ps, e, e)
+        bs = bs * d * st
+        cs = cs * e * st
+        D = D * d
+        E = E * e
+        sigma *= st
+    if isinstance(As, _SparseEntries):
+        As = As.matrix()
+    if isinstance(Ps, _SparseEntries):
+        Ps = Ps.matrix()
+    return Scaling(D=D, E=E, sigma=sigma), As, Ps, bs, cs
+
+
+def _inf(xp: Any, v: Any) -> float:
+    return float(xp.max(xp.abs(v))) if v.size else 0.0
