@@ -215,16 +215,25 @@ class TV1D(Lam):
 
 
 class BoxSet(_Item):
-    """``lower <= x <= upper`` (scalars or one bound per variable)."""
+    """``lower <= x <= upper`` (scalars or one bound per variable; omitted means unbounded)."""
 
-    lower: float | Vector = Field(default=-np.inf)
-    upper: float | Vector = Field(default=np.inf)
+    lower: float | Vector | None = Field(default=None, description="Default: no lower bound.")
+    upper: float | Vector | None = Field(default=None, description="Default: no upper bound.")
 
     @model_validator(mode="after")
     def _ordered(self) -> BoxSet:
-        if np.any(np.asarray(self.lower) > np.asarray(self.upper)):
+        lo = -np.inf if self.lower is None else np.asarray(self.lower)
+        hi = np.inf if self.upper is None else np.asarray(self.upper)
+        if np.any(lo > hi):
             raise PydanticCustomError("empty_box", "lower must not exceed upper", {})
         return self
+
+    def bounds(self) -> dict[str, float | np.ndarray]:
+        """The bounds with an omitted one as an infinite scalar."""
+        return {
+            "lower": -np.inf if self.lower is None else self.lower,
+            "upper": np.inf if self.upper is None else self.upper,
+        }
 
     def check_size(self, n: int) -> tuple[str, str] | None:
         for field in ("lower", "upper"):

@@ -22,6 +22,7 @@ from schemas.problems import (
     SparseLogregProblem,
     TVDenoiseProblem,
 )
+from schemas.problems.penalties import BoxSet
 from workers.solvers.lasso import solve_lasso
 from workers.solvers.monitor import Monitor
 from workers.solvers.prox.cd import (
@@ -114,6 +115,8 @@ def build_operator(item: Any, key: str) -> ProxOperator:
     """The catalogue operator named by a penalty or constraint model (its other fields are the
     operator's parameters)."""
     params = item.model_dump(exclude={key})
+    if isinstance(item, BoxSet):
+        params.update(item.bounds())
     return CATALOGUE[getattr(item, key)].build(**params)
 
 

@@ -121,7 +121,12 @@ def log_h_grad(z: np.ndarray, logh: np.ndarray | None = None) -> np.ndarray:
     z = np.asarray(z, dtype=float)
     if logh is None:
         logh = log_h(z)
-    return np.exp(log_ndtr(z) - logh)
+    # Below z = -1e3 the two logs (about -z^2/2) cancel to nothing in float64; there the ratio is
+    # |z| + 2/|z| to relative O(z^-4) (Mills-ratio expansion; also the derivative of the last
+    # branch of log_h).
+    far = z < -1e3
+    out = np.exp(log_ndtr(np.where(far, -1.0, z)) - np.where(far, 0.0, logh))
+    return np.where(far, -z - 2.0 / np.where(far, z, -1.0), out)
 
 
 def log_ei(
@@ -209,6 +214,8 @@ class Acquisition:
         Confidence multiplier of UCB/CONFIG (``sqrt(beta)`` standard deviations).
     prior, prior_weight
         piBO: adds ``prior_weight * log pi(u)`` (LogEI only).
+    tabu
+        Masks a ball around a converged incumbent (LogEI only; see :mod:`.suggest`).
     """
 
     kind: AcquisitionKind
@@ -218,29 +225,7 @@ class Acquisition:
     beta: float = 4.0
     prior: LogPrior | None = None
     prior_weight: float = 0.0
-    alternatives: Sequence[GP] = ()
     tabu: Tabu | None = None
-
-    def _add_mixture(
-        self, value: np.ndarray, dvalue: np.ndarray | None, U: np.ndarray, best: float
-    ) -> None:
-        """log of the mean EI over the objective GP and its alternatives (equal weights)."""
-        vals, grads = [], []
-        for gp in (self.objective, *self.alternatives):
-            v = np.zeros(U.shape[0])
-            g = np.zeros_like(U) if dvalue is not None else None
-            self._add(v, g, U, gp, "logei", best)
-            vals.append(v)
-            grads.append(g)
-        V = np.stack(vals)
-        top = V.max(0)
-        W = np.exp(V - top)
-        total = W.sum(0)
-        value += top + np.log(total / len(vals))
-        if dvalue is not None:
-            for w, g in zip(W / total, grads, strict=True):
-                assert g is not None
-                dvalue += w[:, None] * g
 
     def __call__(self, U: np.ndarray, grad: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Values ``(N,)`` and, when ``grad``, gradients ``(N, D)``."""
@@ -249,10 +234,8 @@ class Acquisition:
         dvalue = np.zeros_like(U) if grad else None
         root_beta = math.sqrt(self.beta)
         if self.kind == "logei":
-            if self.incumbent is not None and not self.alternatives:
+            if self.incumbent is not None:
                 self._add(value, dvalue, U, self.objective, "logei", self.incumbent)
-            elif self.incumbent is not None:
-                self._add_mixture(value, dvalue, U, self.incumbent)
             for gp, upper in self.constraints:
                 self._add(value, dvalue, U, gp, "logpof", upper)
             if self.prior is not None and self.prior_weight > 0.0:

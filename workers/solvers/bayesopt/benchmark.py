@@ -64,7 +64,8 @@ def run_bayesopt_benchmark(
         Checked between batches (cancellation, time limit); receives one trace point per
         evaluation: ``record(n_evals, best observed value so far, simple_regret=..,
         phase=..)``, where the regret is that of the best point so far (noise-free) or of the
-        recommendation after the evaluation's batch (noisy).
+        recommendation after the evaluation's batch (noisy), and the phase is
+        ``"initial_design"``, ``"model"`` or ``"explore"`` (an escape step).
 
     Returns
     -------
@@ -118,7 +119,11 @@ def run_bayesopt_benchmark(
             observations.append(Observation(point, value))
             true_values.append(f)
             k += 1
-        phases = batch.info["phases"]
+        # per point: "initial_design", "model", or "explore" for a model step that escaped a
+        # converged basin (see workers.solvers.bayesopt.suggest)
+        phases = list(batch.info["phases"])
+        escapes = iter(batch.info.get("explore", []))
+        phases = ["explore" if ph == "model" and next(escapes) else ph for ph in phases]
         regret_after = math.nan
         if noise_sd:
             rec = recommend(config, observations)

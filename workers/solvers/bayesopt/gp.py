@@ -436,7 +436,6 @@ def fit_gp(
     n_starts: int = 3,
     n_candidates: int = 16,
     maxiter: int = 200,
-    isotropic: bool = False,
 ) -> GP:
     """MAP hyperparameters by multi-start L-BFGS-B, and the GP conditioned on ``(X, y)``.
 
@@ -460,27 +459,13 @@ def fit_gp(
 
     work = _Workspace(n)
 
-    def full(t: np.ndarray) -> np.ndarray:
-        return np.r_[np.full(dim, t[0]), t[1:]] if isotropic else t
-
-    def objective(t: np.ndarray) -> tuple[float, np.ndarray]:
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         try:
-            value, grad = neg_log_posterior(
-                full(t), X, y, kernel=kernel, prior=prior, fixed_noise=fixed_noise, work=work
+            return neg_log_posterior(
+                theta, X, y, kernel=kernel, prior=prior, fixed_noise=fixed_noise, work=work
             )
         except np.linalg.LinAlgError:
-            return 1e25, np.zeros_like(t)
-        if isotropic:
-            grad = np.r_[grad[:dim].sum(), grad[dim:]]
-        return value, grad
-
-    if isotropic:  # one lengthscale shared by every dimension
-        keep = np.r_[0, np.arange(dim, locs.size)]
-        locs, scales, lo, hi = locs[keep], scales[keep], lo[keep], hi[keep]
-        bounds = [bounds[i] for i in keep]
-        dim_opt = 1
-    else:
-        dim_opt = dim
+            return 1e25, np.zeros_like(theta)
 
     starts = [np.clip(locs, lo, hi)]
     if n_starts > 1 and n_candidates > 0:
@@ -488,10 +473,10 @@ def fit_gp(
             locs + 0.5 * scales * rng.standard_normal((n_candidates, locs.size)), lo, hi
         )
         # Lengthscales drawn per dimension are mostly useless starts; draw a shared offset.
-        cands[:, :dim_opt] = np.clip(
-            locs[:dim_opt] + 0.5 * scales[:dim_opt] * rng.standard_normal((n_candidates, 1)),
-            lo[:dim_opt],
-            hi[:dim_opt],
+        cands[:, :dim] = np.clip(
+            locs[:dim] + 0.5 * scales[:dim] * rng.standard_normal((n_candidates, 1)),
+            lo[:dim],
+            hi[:dim],
         )
         vals = np.array([objective(c)[0] for c in cands])
         starts += [cands[i] for i in np.argsort(vals)[: n_starts - 1]]
@@ -509,7 +494,7 @@ def fit_gp(
         nfev += int(res.nfev)
         if math.isfinite(res.fun) and res.fun < best_val:
             best_theta, best_val = res.x, float(res.fun)
-    ls, s2, c, noise = _unpack(full(best_theta), dim, fixed_noise)
+    ls, s2, c, noise = _unpack(best_theta, dim, fixed_noise)
     hyper = GPHyper(
         lengthscales=ls, outputscale=s2, mean=c, noise=float(noise) if infer_noise else None
     )

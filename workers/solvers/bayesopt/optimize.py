@@ -3,10 +3,10 @@ r"""Maximisation of an acquisition function over a mixed search space.
 1. **Raw samples**: ``n_raw`` scrambled Sobol points (one coordinate per parameter, mapped by
    :meth:`Space.from_unit`, so integers and choices are sampled uniformly), plus ``n_local``
    perturbations of the *anchors* (the best observed points): Gaussian steps of standard deviation
-   0.002, 0.01 or 0.05 on the numeric coordinates and, with probability ``1/n_params``, a random
-   choice per categorical. Local candidates matter most late in a study, when the maximiser of EI
-   is a small step from the incumbent that uniform samples almost never hit. All are scored in one
-   vectorised call.
+   0.002, 0.01 or 0.05 on the numeric coordinates (reflected at the faces of the cube) and, with
+   probability ``1/n_params``, a random choice per categorical. Local candidates matter most late
+   in a study, when the maximiser of EI is a small step from the incumbent that uniform samples
+   almost never hit. All are scored in one vectorised call.
 2. **Starts**: the best ``n_starts // 2`` raw points, plus as many drawn from the rest with
    probabilities :math:`\propto \exp(z)` (:math:`z` the standardised acquisition value), so that
    not every start sits in the same basin.
@@ -72,7 +72,12 @@ def _local_candidates(
     numeric = np.concatenate([space.float_dims, space.int_dims])
     scales = np.array(_LOCAL_SCALES)[rng.integers(len(_LOCAL_SCALES), size=n)]
     if numeric.size:
-        U[:, numeric] += scales[:, None] * rng.standard_normal((n, numeric.size))
+        V = U[:, numeric] + scales[:, None] * rng.standard_normal((n, numeric.size))
+        # Reflect at the faces rather than clip: clipping piles candidates onto the boundary,
+        # where EI, whose variance is largest there, then keeps them.
+        V = np.abs(V)
+        V = 1.0 - np.abs(1.0 - V)
+        U[:, numeric] = V
     if space.cat_dims.size:
         p_switch = 1.0 / len(space.params)
         for s in space._slots:  # noqa: SLF001 - same package

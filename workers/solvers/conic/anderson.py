@@ -99,5 +99,5 @@ class Anderson:
 
 def _host(a: Any) -> np.ndarray:
     if type(a).__module__.startswith("cupy"):
-        return a.get()  # type: ignore[no-any-return]
+        return a.get()
     return np.asarray(a)

@@ -36,7 +36,7 @@ independently of the projections (closed forms, or the smallest step along an in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -535,8 +535,24 @@ def in_cone_residual(v: Any, cones: ConeSpec, *, dual: bool = False) -> float:
     if x.shape != (cones.size(),):
         raise ValueError(f"expected a vector of length {cones.size()}, got shape {x.shape}")
     worst = 0.0
+    triples: dict[str, list[ConeBlock]] = {"ep": [], "ed": [], "p": []}
     for b in cones.blocks():
-        worst = max(worst, _block_residual(b, x[b.rows], cones, dual))
+        if b.kind in triples:
+            triples[b.kind].append(b)
+        else:
+            worst = max(worst, _block_residual(b, x[b.rows], cones, dual))
+    # the 3-dimensional cones of one kind are contiguous: one vectorised bisection per kind
+    for kind, blocks in triples.items():
+        if not blocks:
+            continue
+        X = x[blocks[0].start : blocks[-1].stop].reshape(-1, 3)
+        if kind == "p":
+            power = np.array([b.power for b in blocks])
+            worst = max(worst, float(np.max(_power_residual_rows(X, power, dual))))
+        else:
+            primal = (kind == "ep") != dual
+            member = _exp_member_rows if primal else _exp_dual_member_rows
+            worst = max(worst, float(np.max(_ray_residual_rows(X, member, (-1.0, 1.0, 1.0)))))
     return worst
 
 
@@ -554,18 +570,6 @@ def _block_residual(b: ConeBlock, x: np.ndarray, cones: ConeSpec, dual: bool) ->
         if x.size == 0:
             return 0.0
         return max(-float(np.linalg.eigvalsh(smat(x))[0]), 0.0)
-    if kind in ("ep", "ed"):
-        primal = (kind == "ep") != dual
-        member = _exp_member if primal else _exp_dual_member
-        return _ray_residual(x, member, np.array([-1.0, 1.0, 1.0]))
-    if kind == "p":
-        a = abs(b.power)
-        primal = (b.power >= 0) != dual
-        return _ray_residual(
-            x,
-            lambda y: _pow_member(y, a) if primal else _pow_dual_member(y, a),
-            np.array([1.0, 1.0, 0.0]),
-        )
     if kind == "d":
         n = b.dims[0]
         lam = np.linalg.eigvalsh(smat(x[2:]))
@@ -641,34 +645,62 @@ def _ray_residual(
     return hi
 
 
-def _exp_member(y: np.ndarray) -> bool:
-    a, b, c = (float(t) for t in y)
-    if b > 0:
-        return c > 0 and a <= b * math.log(c / b)
-    return b == 0 and a <= 0 and c >= 0
+def _ray_residual_rows(
+    X: np.ndarray,
+    member: Callable[[np.ndarray], np.ndarray],
+    direction: tuple[float, float, float],
+    iterations: int = 100,
+) -> np.ndarray:
+    """Row-wise :func:`_ray_residual` for a batch of 3-dimensional cones."""
+    e = np.asarray(direction) / np.linalg.norm(direction)
+    with np.errstate(all="ignore"):
+        inside = member(X)
+        hi = 1e-17 * np.maximum(np.max(np.abs(X), axis=1), 1e-300)
+        for _ in range(2100):  # 2^2100 * 1e-317 > 1e300
+            ok = member(X + hi[:, None] * e)
+            if bool(np.all(ok | (hi > 1e300))):
+                break
+            hi = np.where(ok, hi, 2.0 * hi)
+        lo = np.zeros_like(hi)
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            ok = member(X + mid[:, None] * e)
+            hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+    return np.where(inside, 0.0, hi)
 
 
-def _exp_dual_member(y: np.ndarray) -> bool:
-    u, v, w = (float(t) for t in y)
-    if u < 0:
-        return w > 0 and math.log(-u) + v / u <= 1.0 + math.log(w)
-    return u == 0 and v >= 0 and w >= 0
+def _exp_member_rows(Y: np.ndarray) -> np.ndarray:
+    a, b, c = Y[:, 0], Y[:, 1], Y[:, 2]
+    curved = (
+        (b > 0) & (c > 0) & (a <= b * np.log(np.where(c > 0, c, 1.0) / np.where(b > 0, b, 1.0)))
+    )
+    return curved | ((b == 0) & (a <= 0) & (c >= 0))
 
 
-def _pow_member(y: np.ndarray, a: float) -> bool:
-    u, v, w = (float(t) for t in y)
-    if u < 0 or v < 0:
-        return False
-    return bool(u**a * v ** (1.0 - a) >= abs(w))
+def _exp_dual_member_rows(Y: np.ndarray) -> np.ndarray:
+    u, v, w = Y[:, 0], Y[:, 1], Y[:, 2]
+    us = np.where(u < 0, -u, 1.0)
+    ws = np.where(w > 0, w, 1.0)
+    curved = (u < 0) & (w > 0) & (np.log(us) - v / us <= 1.0 + np.log(ws))
+    return curved | ((u == 0) & (v >= 0) & (w >= 0))
 
 
-def _pow_dual_member(y: np.ndarray, a: float) -> bool:
-    u, v, w = (float(t) for t in y)
-    if u < 0 or v < 0:
-        return False
-    fu = (u / a) ** a if a > 0 else 1.0
-    fv = (v / (1.0 - a)) ** (1.0 - a) if a < 1 else 1.0
-    return bool(fu * fv >= abs(w))
+def _power_residual_rows(X: np.ndarray, power: np.ndarray, dual: bool) -> np.ndarray:
+    """Ray residuals of power cones (``power < 0``: the dual power cone of ``-power``)."""
+    a = np.abs(power)
+    b = 1.0 - a
+    primal = (power >= 0) != dual
+
+    def member(Y: np.ndarray) -> np.ndarray:
+        u, v, w = Y[:, 0], Y[:, 1], Y[:, 2]
+        up, vp = np.maximum(u, 0.0), np.maximum(v, 0.0)
+        g_primal = up**a * vp**b
+        fu = np.where(a > 0, (up / np.where(a > 0, a, 1.0)) ** a, 1.0)
+        fv = np.where(b > 0, (vp / np.where(b > 0, b, 1.0)) ** b, 1.0)
+        g = np.where(primal, g_primal, fu * fv)
+        return (u >= 0) & (v >= 0) & (g >= np.abs(w))
+
+    return _ray_residual_rows(X, member, (1.0, 1.0, 0.0))
 
 
 def _logdet_member(y: np.ndarray) -> bool:

@@ -117,7 +117,7 @@ class LinearSystem:
         self._kkt_csc: Any = None
         self.factor(r_y)
 
-    # --- setup --------------------------------------------------------------------------------------
+    # --- setup ----------------
     def _choose_backend(self) -> str:
         if not self.sparse_input:
             return "dense"
@@ -139,7 +139,6 @@ class LinearSystem:
 
     def factor(self, r_y: Any) -> None:
         """(Re)factor for new ``r_y``."""
-        xp = self.xp
         self.r_y = r_y
         self.inv_r_y = 1.0 / r_y
         self.factorizations += 1
@@ -160,9 +159,7 @@ class LinearSystem:
             top = self.rho_x * sp.identity(self.n)
             if self.P is not None:
                 top = top + self.P
-            K = sp.bmat(
-                [[top, self.A.T], [self.A, -sp.diags(np.asarray(r_y))]], format="csc"
-            )
+            K = sp.bmat([[top, self.A.T], [self.A, -sp.diags(np.asarray(r_y))]], format="csc")
             self._kkt_csc = K
             self._lu = spla.splu(K, permc_spec="MMD_AT_PLUS_A")
         self.refine = False
@@ -202,7 +199,7 @@ class LinearSystem:
             self._minv = Linv.T @ Linv
         self._minv = 0.5 * (self._minv + self._minv.T)
 
-    # --- solves -------------------------------------------------------------------------------------
+    # --- solves ----------------
     def solve(self, f: Any, g: Any) -> tuple[Any, Any]:
         """Solve the KKT system for right-hand side ``(f, g)``; returns ``(x, y)``."""
         x, y = self._solve_once(f, g)

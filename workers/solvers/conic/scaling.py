@@ -96,7 +96,9 @@ class _SparseEntries:
         self.cols = np.repeat(np.arange(csc.shape[1]), np.diff(csc.indptr))
         self.colptr = csc.indptr.astype(np.int64)
         self.order = np.argsort(self.rows, kind="stable")
-        self.rowptr = np.concatenate(([0], np.cumsum(np.bincount(self.rows, minlength=csc.shape[0]))))
+        self.rowptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.rows, minlength=csc.shape[0])))
+        )
         self.rcnt = np.diff(self.rowptr).astype(np.float64)
         self.ccnt = np.diff(self.colptr).astype(np.float64)
 
@@ -152,7 +154,11 @@ def _block_reduce(values: Any, layout: tuple[Any, Any], xp: Any, how: str) -> An
     the block rows: the maximum (``how="max"``) or the mean."""
     offsets, sizes = layout
     if how == "max":
-        pooled = xp.maximum.reduceat(values, offsets[:-1]) if xp is np else _max_blocks(values, offsets, xp)
+        pooled = (
+            xp.maximum.reduceat(values, offsets[:-1])
+            if xp is np
+            else _max_blocks(values, offsets, xp)
+        )
     else:
         cums = xp.concatenate((xp.zeros(1), xp.cumsum(values)))
         pooled = (cums[offsets[1:]] - cums[offsets[:-1]]) / sizes
@@ -165,9 +171,7 @@ def _max_blocks(values: Any, offsets: Any, xp: Any) -> Any:
     return xp.asarray(np.maximum.reduceat(host, off[:-1]))
 
 
-def equilibrate(
-    A: Any, P: Any, b: Any, c: Any, cones: Any
-) -> tuple[Scaling, Any, Any, Any, Any]:
+def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, Any, Any, Any, Any]:
     """Equilibrate ``(A, P, b, c)`` (see the module docstring).
 
     Parameters

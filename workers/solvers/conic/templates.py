@@ -89,9 +89,7 @@ def _dense(M: Any, name: str) -> np.ndarray:
 
 
 # --- experimental design ------------------------------------------------------------------------
-def experimental_design(
-    V: Any, *, criterion: Literal["D", "A", "E"] = "D"
-) -> Template:
+def experimental_design(V: Any, *, criterion: Literal["D", "A", "E"] = "D") -> Template:
     r"""Optimal experimental design over the probability simplex.
 
     Given candidate regressors ``v_1, ..., v_p`` (the columns of ``V``, shape ``(n, p)``) choose

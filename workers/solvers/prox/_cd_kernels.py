@@ -45,6 +45,9 @@ INNER_STABLE = 2  # support and signs unchanged over `stable_checks` checks: cal
 
 _jit = numba.njit(cache=True, fastmath=False, nogil=True)
 
+_GRAM_MAX_EPOCHS = 500  # epochs on the Gram-space Newton model (each costs |ws|^2)
+_GRAM_CD_TOL = 1e-14  # ... until no coordinate moves by more than 1e-7 of the direction
+
 
 # --------------------------------------------------------------------------------------------------
 # products with a subset of the columns (no gathered copy of A)
@@ -444,18 +447,19 @@ def _chol_delete(U: np.ndarray, k: int, n: int) -> None:
 @_jit
 def polish_l1(
     G: np.ndarray,
+    U: np.ndarray,
     c: np.ndarray,
     xs: np.ndarray,
     lw: np.ndarray,
     l2: float,
-    ridge: float,
     max_steps: int,
 ) -> tuple[int, bool]:
     """Newton steps with exact line search on ``0.5 ||A_S u - b||^2 + sum lw |u| + l2/2 ||u||^2``.
 
     Works in the space of the support ``S`` only: ``G = A_S^T A_S``, ``c = A_S^T r`` at
-    ``u = xs`` (all nonzero). Each step takes the Newton direction ``d`` of the quadratic that
-    agrees with the objective on the current sign pattern (``(G + (l2 + ridge) I) d = -grad``;
+    ``u = xs`` (all nonzero), ``U`` the upper Cholesky factor of ``G + (l2 + ridge) I``
+    (overwritten; a C-ordered copy). Each step takes the Newton direction ``d`` of the quadratic
+    that agrees with the objective on the current sign pattern (``U^T U d = -grad``; the
     ``ridge`` only keeps the factorisation defined), moves to the exact minimiser of the true,
     convex piecewise-quadratic objective along ``d`` (kinks where coordinates cross zero), sets
     the coordinates that stop at a kink to zero and drops them (Cholesky delete), and repeats.
@@ -464,10 +468,6 @@ def polish_l1(
     minimises the objective over its sign pattern.
     """
     n = xs.shape[0]
-    M = G.copy()
-    for i in range(n):
-        M[i, i] += l2 + ridge
-    U = np.ascontiguousarray(np.linalg.cholesky(M).T)
     Gk = G.copy()
     x = xs.copy()
     cc = c.copy()
@@ -477,6 +477,7 @@ def polish_l1(
     d = np.empty(n)
     Gd = np.empty(n)
     tk = np.empty(n)
+    tw = np.empty(n)
     keep = np.empty(n, dtype=np.int64)
     steps = 0
     converged = False
@@ -508,15 +509,22 @@ def polish_l1(
         curv = max(curv, 0.0)
         # exact minimiser of slope t + curv t^2 / 2 + sum lw |x + t d| over t >= 0: scan the
         # kinks in order; the right derivative jumps up by 2 lw_j |d_j| at each
-        order = np.argsort(tk[:k])
+        for i in range(k):
+            tw[i] = tk[i]
         deriv = slope + gsum
         t_kink = -1.0
         lo = 0.0
-        for q in range(k):
-            j = order[q]
-            tb = tk[j]
-            if not tb < np.inf or (curv > 0.0 and -deriv / curv <= tb):
+        while True:
+            # next kink by a linear scan: few are passed before the minimiser is found
+            j = -1
+            tb = np.inf
+            for i in range(k):
+                if tw[i] < tb:
+                    tb = tw[i]
+                    j = i
+            if j < 0 or (curv > 0.0 and -deriv / curv <= tb):
                 break
+            tw[j] = np.inf
             deriv += 2.0 * lwk[j] * abs(d[j])
             if deriv + curv * tb >= 0.0:
                 t_kink = tb
@@ -810,19 +818,25 @@ def logreg_inner(
     target: float,
     max_newton: int,
     max_cd: int,
+    gram_max: int,
 ) -> tuple[int, float, int, int]:
     """Proximal Newton on ``sum_i log(1 + exp(-y_i z_i)) + lam ||x||_1`` over ``ws`` (``z = A x``).
 
     Each Newton step minimises the second-order model of the loss plus the l1 term over ``ws``
-    by cyclic coordinate descent (``max_cd`` epochs at most, stopped early when the last epoch
-    moved little), then backtracks along the direction until the Armijo condition of Tseng & Yun
-    holds. The working-set duality gap (dual point: the rescaled ``y * sigmoid(-y z)``) is
+    by cyclic coordinate descent: on the data (``max_cd`` epochs at most, stopped early when the
+    last epoch moved little) or, when ``|ws| <= gram_max``, on the weighted Gram matrix of the
+    working set (to high accuracy, since its epochs are cheap), then backtracks along the
+    direction until the Armijo condition of Tseng & Yun holds. The working-set duality gap
+    (dual point: the rescaled ``y * sigmoid(-y z)``) is
     measured before every step and compared with ``target``.
 
     Returns ``(newton_steps, criterion, code, cd_epochs)``.
     """
     m = z.shape[0]
     p = ws.shape[0]
+    use_gram = p <= gram_max
+    H = np.empty((p, p) if use_gram else (0, 0))
+    Hd = np.empty(p)
     w = np.empty(m)  # y * sigmoid(-y z) = -dloss/dz
     h = np.empty(m)  # sigmoid(y z) sigmoid(-y z) = d2loss/dz2
     Ad = np.empty(m)
@@ -868,41 +882,87 @@ def logreg_inner(
             break
         # --- Newton direction by CD on the quadratic model ------------------------------------
         for k in range(p):
-            a = AT[ws[k]]
-            for i in range(m):
-                tmp[i] = a[i] * a[i]
-            Lh[k] = np.dot(tmp, h)
             d[k] = 0.0
-        Ad[:] = 0.0
-        hAd[:] = 0.0
-        for _ep in range(max_cd):
-            epochs_total += 1
-            move = 0.0
-            scale = 0.0
+        if use_gram:
+            # Small working set: form H = A_ws^T diag(h) A_ws once (m p^2 / 2), then epochs
+            # cost p^2 and the model is solved accurately (fast local convergence of Newton).
             for k in range(p):
-                L = Lh[k]
-                if L <= 0.0:
-                    continue
-                j = ws[k]
-                a = AT[j]
-                old = x[j] + d[k]
-                zz = L * old + c[k] - np.dot(a, hAd)
-                if zz > lam:
-                    new = (zz - lam) / L
-                elif zz < -lam:
-                    new = (zz + lam) / L
-                else:
-                    new = 0.0
-                delta = new - old
-                if delta != 0.0:
-                    d[k] += delta
+                a = AT[ws[k]]
+                for i in range(m):
+                    tmp[i] = h[i] * a[i]
+                for ll in range(k, p):
+                    v = np.dot(tmp, AT[ws[ll]])
+                    H[k, ll] = v
+                    H[ll, k] = v
+                Hd[k] = 0.0
+            for _ep in range(_GRAM_MAX_EPOCHS):
+                epochs_total += 1
+                move = 0.0
+                scale = 0.0
+                for k in range(p):
+                    L = H[k, k]
+                    if L <= 0.0:
+                        continue
+                    old = x[ws[k]] + d[k]
+                    zz = L * old + c[k] - Hd[k]
+                    if zz > lam:
+                        new = (zz - lam) / L
+                    elif zz < -lam:
+                        new = (zz + lam) / L
+                    else:
+                        new = 0.0
+                    delta = new - old
+                    if delta != 0.0:
+                        d[k] += delta
+                        for ll in range(p):
+                            Hd[ll] += delta * H[k, ll]
+                        move = max(move, L * delta * delta)
+                    scale = max(scale, L * d[k] * d[k])
+                if move <= _GRAM_CD_TOL * scale:
+                    break
+            Ad[:] = 0.0
+            for k in range(p):
+                if d[k] != 0.0:
+                    a = AT[ws[k]]
+                    dk = d[k]
                     for i in range(m):
-                        Ad[i] += delta * a[i]
-                        hAd[i] += delta * h[i] * a[i]
-                    move = max(move, L * delta * delta)
-                scale = max(scale, L * d[k] * d[k])
-            if move <= 1e-6 * scale:
-                break
+                        Ad[i] += dk * a[i]
+        else:
+            for k in range(p):
+                a = AT[ws[k]]
+                for i in range(m):
+                    tmp[i] = a[i] * a[i]
+                Lh[k] = np.dot(tmp, h)
+            Ad[:] = 0.0
+            hAd[:] = 0.0
+            for _ep in range(max_cd):
+                epochs_total += 1
+                move = 0.0
+                scale = 0.0
+                for k in range(p):
+                    L = Lh[k]
+                    if L <= 0.0:
+                        continue
+                    j = ws[k]
+                    a = AT[j]
+                    old = x[j] + d[k]
+                    zz = L * old + c[k] - np.dot(a, hAd)
+                    if zz > lam:
+                        new = (zz - lam) / L
+                    elif zz < -lam:
+                        new = (zz + lam) / L
+                    else:
+                        new = 0.0
+                    delta = new - old
+                    if delta != 0.0:
+                        d[k] += delta
+                        for i in range(m):
+                            Ad[i] += delta * a[i]
+                            hAd[i] += delta * h[i] * a[i]
+                        move = max(move, L * delta * delta)
+                    scale = max(scale, L * d[k] * d[k])
+                if move <= 1e-6 * scale:
+                    break
         # --- backtracking line search (Tseng & Yun) -------------------------------------------
         delta_model = 0.0
         for k in range(p):

@@ -8,19 +8,21 @@ Solves, with *unscaled* data-fit terms (scikit-learn divides its losses by ``n_s
 * :func:`solve_sparse_logreg`: ``sum_i log(1 + exp(-y_i a_i^T x)) + lam ||x||_1``;
 * :func:`solve_nonconvex_regression`: ``0.5 ||A x - b||^2 + sum_j pen(x_j)`` with MCP or SCAD.
 
-**Method** (the recipe of Celer and skglm, with an exact polishing step of our own). An outer
-loop computes the full gradient, a dual point and a duality-gap certificate (KKT residual for
-the nonconvex penalties), removes features that gap-safe screening proves to be zero at the
+**Method** (the recipe of Celer and skglm, plus an exact polishing step). An outer loop
+computes the full gradient, a dual point and a duality-gap certificate (KKT residual for the
+nonconvex penalties), removes features that gap-safe screening proves to be zero at the
 optimum, and picks a *working set*: the current support plus the features whose optimality
-conditions are violated the most, at least twice as many as the support has. An inner solver
-then works on the working set only: cyclic (block) coordinate descent with exact coordinate
-(block) minimisation, Anderson extrapolation every few epochs (kept only when it lowers the
-objective), and, for the lasso and elastic net, a Newton step on the support once the signs
-have stopped changing (the problem restricted to a fixed sign pattern is a least-squares
-problem, solved exactly by a Cholesky factorisation; the step is shortened to the first sign
-change, so it never increases the objective). Sparse logistic regression uses a proximal Newton
-inner solver (coordinate descent on the quadratic model, Armijo backtracking). The inner solve
-stops when its own (working-set) gap is a fraction of the outer gap.
+conditions are violated the most, twice as many as the support has. An inner solver then
+works on the working set only: cyclic (block) coordinate descent with exact coordinate (block)
+minimisation, Anderson extrapolation every few epochs (kept only when it lowers the
+objective), and, for the lasso and elastic net, Newton steps on the sign pattern once the
+signs stop changing: restricted to a fixed sign pattern the problem is a least-squares problem
+(its minimiser is the solution once the support is right, which coordinate descent finds long
+before it converges on ill-conditioned designs); the steps go to the exact minimiser of the
+true objective along the Newton direction, so they never increase it. Sparse logistic
+regression uses a proximal Newton inner solver (coordinate descent on the quadratic model, on
+its Gram matrix for small working sets; Armijo backtracking). The inner solve stops when its
+own (working-set) criterion is a fraction of the outer one.
 
 All of it runs on the CPU: the inner loops are numba kernels (:mod:`._cd_kernels`, compiled
 once and cached on disk). Inputs that live on a GPU (cupy) are copied to the host first
@@ -68,26 +70,34 @@ __all__ = [
 _TINY = float(np.finfo(np.float64).tiny)
 _EPS = float(np.finfo(np.float64).eps)
 
-# Working sets: first size, and growth (at least _WS_GROWTH x the support, never shrinking).
+# Working sets (see _select): _WS_GROWTH x the support, at least the support plus the violators
+# up to _P0, and everything once that is _WS_ALL of what screening left.
 _P0 = 100
 _WS_GROWTH = 2
-# The inner solve stops when its working-set criterion is below this fraction of the outer one.
+_WS_ALL = 0.5
+# The inner solve stops when its working-set criterion is below _INNER_FRACTION of the outer one
+# (_INNER_FRACTION_FINE once the last working set proved sufficient: outer <= _SUFFICIENT x
+# inner), and never needs to go below _TOL_SAFETY x what tol asks of the outer criterion.
 _INNER_FRACTION = 0.3
 _INNER_FRACTION_FINE = 1e-3
 _SUFFICIENT = 3.0
 _TOL_SAFETY = 0.3
-_ANDERSON_K = 5
+_ANDERSON_K = 5  # extrapolate from the last K + 1 epochs
 _CHECK_EVERY = 6  # inner criterion every (K + 1) epochs, right after an extrapolation attempt
 _CHUNK_EPOCHS = 60  # epochs per kernel call; the monitor is polled between calls
 _MAX_INNER_EPOCHS = 20_000  # per outer iteration
-_STABLE_CHECKS = 1  # sign pattern unchanged over this many checks -> Newton polish
+_STABLE_CHECKS = 1  # signs unchanged between this many consecutive checks -> Newton polish
 _MAX_POLISH = 20  # polishing attempts per inner solve
-_POLISH_STEPS = 10  # Newton steps per attempt
+_POLISH_STEPS = 10  # Newton steps per attempt (plus one per nonzero beyond m when l2 = 0)
 _POLISH_RIDGE = 1e-10  # relative ridge of the polishing direction when l2 = 0
+_POLISH_BUDGET = 1.0  # polishing may cost this multiple of the coordinate-descent work so far
 # Gap-safe screening discards j only if the test passes with this relative margin (rounding).
 _SCREEN_MARGIN = 1e-9
 _LOGREG_MAX_NEWTON = 50
 _LOGREG_MAX_CD = 20
+# Up to this working-set size the Newton model is solved on its Gram matrix (m |ws|^2 / 2 to
+# form, then |ws|^2 per epoch) instead of on the data (2 m |ws| per epoch, ~20 epochs a step).
+_LOGREG_GRAM_MAX = 100
 
 
 # --------------------------------------------------------------------------------------------------
@@ -100,6 +110,7 @@ class _Certificate:
     relative: float
     dual: float  # nan for the nonconvex penalties
     convex: bool
+    scale: float  # relative = absolute / scale
 
     def finite(self) -> bool:
         values = [self.primal, self.absolute, self.relative]
@@ -129,7 +140,8 @@ class _Certificate:
 
 def _gap_certificate(primal: float, gap: float) -> _Certificate:
     gap = max(gap, 0.0)  # >= 0 in exact arithmetic; only rounding can push it below
-    return _Certificate(primal, gap, gap / max(primal, _TINY), primal - gap, True)
+    scale = max(primal, _TINY)
+    return _Certificate(primal, gap, gap / scale, primal - gap, True, scale)
 
 
 @dataclass
@@ -153,14 +165,10 @@ class _Problem(ABC):
         """Certificate at the current iterate; also refreshes the full gradient for `grow`."""
 
     @abstractmethod
-    def grow(self, cert: _Certificate, ws_size: int) -> tuple[np.ndarray, int]:
-        """Screen (convex), then pick a working set of about ``ws_size`` units.
+    def grow(self, cert: _Certificate) -> tuple[np.ndarray, bool]:
+        """Screen (convex), then pick a working set (:func:`_select`).
 
-        Returns the working set and the support size (in units: features or groups)."""
-
-    @abstractmethod
-    def support_units(self) -> int:
-        """Number of nonzero units (features or groups) of the current iterate."""
+        Returns the working set and whether it holds every unit not screened out."""
 
     @abstractmethod
     def inner(
@@ -212,13 +220,18 @@ def _working_set_loop(
         if status is not None:
             break
         k += 1
-        # The inner target: a fraction of the outer gap, much smaller once the last working set
-        # proved sufficient (the outer gap came out close to the inner one), so that the last
-        # iterations are not spent recomputing full gradients; never below what tol needs.
-        sufficient = cert.absolute <= _SUFFICIENT * inner_crit
-        fraction = _INNER_FRACTION_FINE if sufficient else _INNER_FRACTION
-        target = max(fraction * cert.absolute, _TOL_SAFETY * tol * cert.primal)
-        ws, _ = problem.grow(cert, max(_P0, _WS_GROWTH * problem.support_units()))
+        ws, complete = problem.grow(cert)
+        # The inner target: a fraction of the outer criterion, much smaller once the last
+        # working set proved sufficient (the outer criterion came out close to the inner one)
+        # and straight to what tol needs when the working set holds every unit left, so that
+        # the last iterations are not spent recomputing full gradients.
+        if complete:
+            fraction = 0.0
+        elif cert.absolute <= _SUFFICIENT * inner_crit:
+            fraction = _INNER_FRACTION_FINE
+        else:
+            fraction = _INNER_FRACTION
+        target = max(fraction * cert.absolute, _TOL_SAFETY * tol * cert.scale)
         ws_size = int(ws.size)
         problem.stats.ws_sizes.append(ws_size)
         interrupted, inner_crit = problem.inner(ws, target, monitor)
@@ -341,19 +354,26 @@ class _Projector:
         return r - self.Q @ qr, c - self.ATQ @ qr
 
 
-def _select(score: np.ndarray, ws_size: int, active: np.ndarray) -> np.ndarray:
-    """The working set: the ``ws_size`` best-scored active units, sorted (cyclic order).
+def _select(score: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The working set: the best-scored active units, sorted (cyclic order).
 
-    When that is more than half of the active units, all of them: the inner epochs would then
-    cost about as much as the full gradient that a smaller set saves.
+    ``score`` is ``+inf`` on units that must be in (the support), positive on units that
+    violate their optimality condition, ``-inf`` on units that cannot enter. The size is
+    ``_WS_GROWTH`` times the support, and at least the support plus the violators up to
+    ``_P0`` units. When that is more than ``_WS_ALL`` of the active units, all of them: the
+    inner epochs would then cost about as much as the full gradient that a smaller set saves.
+    Also returns whether the set holds every active unit.
     """
     n_avail = int(np.count_nonzero(active))
-    size = min(max(ws_size, 1), n_avail)
-    if 2 * size >= n_avail:
-        return np.flatnonzero(active).astype(np.int64)
+    forced = int(np.count_nonzero(score == np.inf))
+    violators = int(np.count_nonzero((score > 0.0) & (score < np.inf)))
+    size = max(_WS_GROWTH * forced, min(_P0, forced + violators), 1)
+    size = min(size, n_avail)
+    if size >= _WS_ALL * n_avail:
+        return np.flatnonzero(active).astype(np.int64), True
     idx = np.argpartition(score, score.size - size)[score.size - size :]
     idx = idx[active[idx]]
-    return np.sort(idx).astype(np.int64)
+    return np.sort(idx).astype(np.int64), False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,17 +412,15 @@ class _Quadratic(_Problem):
         self._Atb: np.ndarray | None = None
         self._gram_cols: np.ndarray | None = None
         self._gram_cache: np.ndarray | None = None
-        # The Newton polish factorises |S| x |S| Gram matrices: worth it while |S| is moderate.
         self.polish = self.convex
+        self._cd_work = 0.0  # multiply-adds spent in coordinate descent (epochs x |ws| x m)
+        self._polish_work = 0.0  # and in polishing (Gram rows, factorisations)
         self._theta_scale = 1.0
         self._radius = math.inf
 
     def _refresh_residual(self) -> None:
         """``r = b - A x`` from scratch (drops the rounding drift of incremental updates)."""
         self.r = self.b - _fit(self.AT, self.x)
-
-    def support_units(self) -> int:
-        return int(np.count_nonzero(self.x))
 
     def certify(self) -> _Certificate:
         x, r, lamw, l2 = self.x, self.r, self.lamw, self.l2
@@ -414,7 +432,8 @@ class _Quadratic(_Problem):
             dist = _subdiff_distance_np(c, x, self.lam, self.gamma, self.pen)
             primal = 0.5 * rr + float(np.sum(_pen_value_np(x, self.lam, self.gamma, self.pen)))
             kkt = float(np.max(dist[act])) if act.any() else 0.0
-            return _Certificate(primal, kkt, kkt / max(self.lam, _TINY), math.nan, False)
+            scale = max(self.lam, _TINY)
+            return _Certificate(primal, kkt, kkt / scale, math.nan, False, scale)
         pen_val = float(lamw @ np.abs(x)) + 0.5 * l2 * float(x @ x)
         primal = 0.5 * rr + pen_val
         xc = float(x @ c)
@@ -461,7 +480,7 @@ class _Quadratic(_Problem):
             self._active_idx = np.flatnonzero(self.active)
             self.stats.screened += int(idx.size)
 
-    def grow(self, cert: _Certificate, ws_size: int) -> tuple[np.ndarray, int]:
+    def grow(self, cert: _Certificate) -> tuple[np.ndarray, bool]:
         self._screen()
         x, c, act = self.x, self.c, self.active
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -471,11 +490,12 @@ class _Quadratic(_Problem):
         if self.convex:
             score[(self.lamw == 0.0) & (self.norms > 0.0)] = np.inf
         score[~act] = -np.inf
-        return _select(score, ws_size, act), int(np.count_nonzero(x))
+        return _select(score, act)
 
     def inner(
         self, ws: np.ndarray, target: float, monitor: Monitor | None
     ) -> tuple[SolverStatus | None, float]:
+        m = self.AT.shape[1]
         spent = 0
         polishes = 0
         stop: SolverStatus | None = None
@@ -499,6 +519,7 @@ class _Quadratic(_Problem):
                 stable,
             )
             spent += epochs
+            self._cd_work += float(epochs) * ws.size * m
             self.stats.extrapolations += acc
             if code == kern.INNER_TARGET:
                 break
@@ -514,6 +535,15 @@ class _Quadratic(_Problem):
         self.stats.epochs += spent
         self._refresh_residual()
         return stop, crit
+
+    def _gram_new_rows(self, S: np.ndarray) -> int:
+        """How many rows of ``A_S^T A_S`` :meth:`_gram` would have to compute."""
+        C = self._gram_cols
+        if C is None or not C.size:
+            return int(S.size)
+        pos = np.minimum(np.searchsorted(C, S), C.size - 1)
+        n_new = int(S.size - np.count_nonzero(C[pos] == S))
+        return int(S.size) if n_new * 2 > S.size else n_new
 
     def _gram(self, S: np.ndarray) -> np.ndarray:
         """``A_S^T A_S`` for a sorted index set ``S``, reusing the entries of the last call.
@@ -563,6 +593,12 @@ class _Quadratic(_Problem):
         S = ws[x[ws] != 0.0]
         if S.size == 0:
             return False
+        # Budget: polishing may cost (multiply-adds) as much as the coordinate descent so far,
+        # so that it can at most double the work where it does not help.
+        cost = float(m) * S.size * self._gram_new_rows(S) + S.size**3 / 3.0 + 2.0 * m * S.size
+        if self._polish_work + cost > _POLISH_BUDGET * self._cd_work:
+            return False
+        self._polish_work += cost
         gram = self._gram(S)
         cS = np.empty(S.size)
         kern.rows_dot(self.AT, S, self.r, cS)
@@ -574,9 +610,13 @@ class _Quadratic(_Problem):
         xs = x[S].copy()
         lw = self.lamw[S]
         try:
-            steps, converged = kern.polish_l1(gram, cS, xs, lw, self.l2, ridge, steps_max)
+            U = scipy.linalg.cholesky(
+                gram + (self.l2 + ridge) * np.eye(S.size), lower=False, check_finite=False
+            )
         except np.linalg.LinAlgError:
             return False
+        U = np.ascontiguousarray(U)
+        steps, converged = kern.polish_l1(gram, U, cS, xs, lw, self.l2, steps_max)
         self.stats.polish_steps += steps
         if not np.all(np.isfinite(xs)):
             return False
@@ -672,9 +712,6 @@ class _GroupLasso(_Problem):
     def _group_norms(self, v: np.ndarray) -> np.ndarray:
         return np.sqrt(np.add.reduceat(v * v, self.ptr[:-1]))
 
-    def support_units(self) -> int:
-        return int(np.count_nonzero(self._group_norms(self.x)))
-
     def certify(self) -> _Certificate:
         x, r, lamw = self.x, self.r, self.lamw
         c = _partial_dot(self.AT, self._active_idx, r)
@@ -714,7 +751,7 @@ class _GroupLasso(_Problem):
             self._active_idx = np.flatnonzero(self.active[self.group_of])
             self.stats.screened += int(np.count_nonzero(drop))
 
-    def grow(self, cert: _Certificate, ws_size: int) -> tuple[np.ndarray, int]:
+    def grow(self, cert: _Certificate) -> tuple[np.ndarray, bool]:
         self._screen()
         xn = self._group_norms(self.x)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -723,7 +760,7 @@ class _GroupLasso(_Problem):
         score[xn != 0.0] = np.inf
         score[(self.lamw == 0.0) & (self.spectral > 0.0)] = np.inf
         score[~self.active] = -np.inf
-        return _select(score, ws_size, self.active), int(np.count_nonzero(xn))
+        return _select(score, self.active)
 
     def inner(
         self, ws: np.ndarray, target: float, monitor: Monitor | None
@@ -787,9 +824,6 @@ class _SparseLogreg(_Problem):
         self._theta_scale = 1.0
         self._radius = math.inf
 
-    def support_units(self) -> int:
-        return int(np.count_nonzero(self.x))
-
     def certify(self) -> _Certificate:
         x, y, z, lam = self.x, self.y, self.z, self.lam
         sg = _sigmoid(-y * z)  # sigmoid(-y z)
@@ -827,7 +861,7 @@ class _SparseLogreg(_Problem):
     def _refresh_fit(self) -> None:
         self.z = _fit(self.AT, self.x)
 
-    def grow(self, cert: _Certificate, ws_size: int) -> tuple[np.ndarray, int]:
+    def grow(self, cert: _Certificate) -> tuple[np.ndarray, bool]:
         self._screen()
         x, act = self.x, self.active
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -835,7 +869,7 @@ class _SparseLogreg(_Problem):
         score[self.norms == 0.0] = -np.inf
         score[x != 0.0] = np.inf
         score[~act] = -np.inf
-        return _select(score, ws_size, act), int(np.count_nonzero(x))
+        return _select(score, act)
 
     def inner(
         self, ws: np.ndarray, target: float, monitor: Monitor | None
@@ -850,6 +884,7 @@ class _SparseLogreg(_Problem):
             target,
             _LOGREG_MAX_NEWTON,
             _LOGREG_MAX_CD,
+            _LOGREG_GRAM_MAX,
         )
         self.stats.newton_steps += steps
         self.stats.epochs += epochs
