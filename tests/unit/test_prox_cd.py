@@ -125,6 +125,21 @@ def test_lasso_matches_sklearn_and_certificate(name: str, fraction: float) -> No
     assert p <= p_sk * (1 + 1e-9)  # we are certified; sklearn can only be worse
 
 
+def test_lasso_with_support_near_m_uses_polishing() -> None:
+    """Ill-conditioned regime (support ~ m, rho = 0.9) where the sign-pattern Newton steps run,
+    including the removal steps taken while the iterate has more than m nonzeros."""
+    A, b = correlated(100, 1000, rho=0.9, seed=3)
+    lam = 0.005 * float(np.max(np.abs(A.T @ b)))
+    tol = 1e-9
+    res = solve_sparse_regression(A, b, lam, tol=tol)
+    assert res.converged, res.message
+    assert res.info["polish_steps"] > 0
+    x = res.solution["x"]
+    p = lasso_primal(A, b, lam, x)
+    assert (p - lasso_dual_point(A, b, lam, x)) / p <= GAP_SLACK * tol
+    assert np.count_nonzero(x) <= A.shape[0]  # a lasso solution with at most m nonzeros
+
+
 @pytest.mark.parametrize("l1_ratio", [0.2, 0.7])
 @pytest.mark.parametrize("name", ["wide", "tall"])
 def test_elastic_net_matches_sklearn(name: str, l1_ratio: float) -> None:

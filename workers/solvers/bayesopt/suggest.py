@@ -97,8 +97,6 @@ STAGNANT_BELOW = -5.0  # ... or under which it does when the study has stagnated
 STAGNATION_WINDOW = 8
 STAGNATION_TOL = 1e-2
 _MIN_OUTSIDE = 3
-ESCAPE_REFIT = True
-ESCAPE_STARTS = 3
 _MIN_MODEL_OBSERVATIONS = 2
 
 
@@ -619,30 +617,13 @@ def _explore(
     outside = np.sqrt((((X_all - center) / ls) ** 2).sum(1)) > TABU_RADIUS
     if outside.sum() < _MIN_OUTSIDE or not (feasible & outside).any():
         return None
-    if ESCAPE_REFIT:
-        y_out, _, scale = standardize(models.objective.y[outside])
-        scale2 = scale**2
-        if config.noise == "unknown":
-            fixed = None
-        else:
-            fixed = np.maximum(models.objective.noise[outside] / scale2, NOISELESS_VARIANCE)
-        gp = fit_gp(
-            X_all[outside],
-            y_out,
-            kernel=config.kernel,
-            fixed_noise=fixed,
-            rng=rng,
-            n_starts=ESCAPE_STARTS,
-        )
+    y_out, _, scale = standardize(models.objective.y[outside])
+    scale2 = scale**2
+    if config.noise == "unknown":
+        fixed = None
     else:
-        y_out = models.objective.y[outside]
-        gp = GP(
-            X_all[outside],
-            y_out,
-            models.objective.hyper,
-            models.objective.noise[outside],
-            config.kernel,
-        )
+        fixed = np.maximum(models.objective.noise[outside] / scale2, NOISELESS_VARIANCE)
+    gp = fit_gp(X_all[outside], y_out, kernel=config.kernel, fixed_noise=fixed, rng=rng)
     if config.noise == "none":
         values = y_out
     else:

@@ -42,6 +42,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from workers.solvers.backend import array_namespace
 
@@ -114,6 +115,8 @@ class LinearSystem:
         self.backend = self._choose_backend()
         self.factorizations = 0
         self.refine = False
+        self._perm: np.ndarray | None = None
+        self._order_chosen = False
         self._kkt_csc: Any = None
         self.factor(r_y)
 
@@ -149,12 +152,7 @@ class LinearSystem:
             M = A.T @ sp.diags(np.asarray(self.inv_r_y)) @ A + self.rho_x * sp.identity(self.n)
             if self.P is not None:
                 M = M + self.P
-            self._lu = spla.splu(
-                sp.csc_matrix(M),
-                permc_spec="MMD_AT_PLUS_A",
-                diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True},
-            )
+            self._factor_sparse(sp.csc_matrix(M))
         else:
             top = self.rho_x * sp.identity(self.n)
             if self.P is not None:
@@ -177,6 +175,46 @@ class LinearSystem:
         if not np.isfinite(num):
             return float("inf")
         return num / max(float(xp.max(xp.abs(f))), float(xp.max(xp.abs(g))) if self.m else 0.0)
+
+    def _factor_sparse(self, M: sp.csc_matrix) -> None:
+        """SuperLU without pivoting on the SPD reduced matrix, in the better of two orderings.
+
+        SuperLU's minimum-degree ordering minimises fill, but on matrices whose factor has
+        almost no fill anyway (e.g. robust PCA: 2 x 2 blocks) its triangular solves measured
+        15x slower than with a banded (reverse Cuthill-McKee) order, for scattered access. The
+        first factorisation tries both when the banded one cannot fill in much, and keeps the
+        banded order when its factor is at most 1.5x larger; refactorisations reuse the choice.
+        """
+        opts = {"SymmetricMode": True}
+        if self._perm is None and not self._order_chosen:
+            self._order_chosen = True
+            lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options=opts)
+            fill = lu.L.nnz + lu.U.nnz
+            perm = reverse_cuthill_mckee(M, symmetric_mode=True)
+            Mp = M[perm][:, perm].tocoo()
+            band = int(np.max(np.abs(Mp.row - Mp.col))) if Mp.nnz else 0
+            if (band + 1) * self.n <= 4 * fill:
+                lu_band = spla.splu(
+                    Mp.tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0, options=opts
+                )
+                if lu_band.L.nnz + lu_band.U.nnz <= 1.5 * fill:
+                    self._perm = perm
+                    self._lu = lu_band
+                    return
+            self._lu = lu
+            return
+        if self._perm is not None:
+            Mp = M[self._perm][:, self._perm].tocsc()
+            self._lu = spla.splu(Mp, permc_spec="NATURAL", diag_pivot_thresh=0.0, options=opts)
+        else:
+            self._lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options=opts)
+
+    def _sparse_solve(self, rhs: np.ndarray) -> np.ndarray:
+        if self._perm is None:
+            return self._lu.solve(rhs)
+        out = np.empty_like(rhs)
+        out[self._perm] = self._lu.solve(rhs[self._perm])
+        return out
 
     def _factor_dense(self) -> None:
         xp = self.xp
@@ -217,7 +255,7 @@ class LinearSystem:
             return sol[: self.n], sol[self.n :]
         gr = g * self.inv_r_y
         rhs = f + Aop.rmv(gr)
-        x = self._minv @ rhs if self.backend == "dense" else self._lu.solve(rhs)
+        x = self._minv @ rhs if self.backend == "dense" else self._sparse_solve(rhs)
         y = Aop.mv(x) * self.inv_r_y - gr
         return x, y
 

@@ -48,10 +48,11 @@ _ZERO_CONE_FACTOR = 1000.0  # r_y = 1 / (1000 scale) on the zero cone
 _TAU_FACTOR = 10.0  # tau entry of R (larger keeps tau steadier)
 _MIN_SCALE, _MAX_SCALE = 1e-6, 1e6
 _RESCALE_FIRST = 30  # earliest first change of scale (the target settles within ~30 iterations)
-_RESCALE_MIN_ITERS = 100  # iterations between two later changes of scale
+_RESCALE_MIN_ITERS = 300  # iterations between two later changes of scale
 _RESCALE_FACTOR = math.sqrt(10.0)  # refactor only when scale must move by more than this
 _SCALE_SAMPLES = 3
-_BALANCE_DAMP = 0.5  # consecutive residual checks that must agree before a change
+_BALANCE_DAMP = 0.5
+_BALANCE_FACTOR = 5.0  # consecutive residual checks that must agree before a change
 _ACCEL_INTERVAL = 10  # Anderson step every this many iterations
 _AA_REG_TYPE1, _AA_REG_TYPE2 = 1e-6, 1e-10  # SCS's relative Tikhonov weights
 _SAFEGUARD = 1.0  # accept an Anderson point only if it does not increase the DR residual
@@ -748,7 +749,7 @@ class _Solver:
                     gap = _RESCALE_FIRST if self.rescales == 0 else _RESCALE_MIN_ITERS
                     if k - last_rescale >= gap and len(recent) == _SCALE_SAMPLES:
                         shifts = [t - math.log(self.scale) for t in recent]
-                        far = math.log(_RESCALE_FACTOR)
+                        far = math.log(_RESCALE_FACTOR if self.rescales == 0 else _BALANCE_FACTOR)
                         if all(d > far for d in shifts) or all(d < -far for d in shifts):
                             factor = math.exp(sum(shifts) / len(shifts))
                             w = self._rescale(w_in, u, ut, u_tau, tau_t, s_scaled, factor)
