@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.solvers.backend import array_namespace
+from workers.solvers.backend import array_namespace, norm2_estimate, to_host
 from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.result import SolverResult, SolverStatus, stop_message
 
@@ -85,11 +85,6 @@ class _Certificate:
         return measures
 
 
-def _to_host(xp: Any, *values: Any) -> list[float]:
-    """Several 0-d device scalars as Python floats, in one device-to-host transfer."""
-    return [float(v) for v in xp.stack(values).tolist()]
-
-
 def _certificate(
     xp: Any, x: Any, rr: float, grad: Any, lam: float, grad_scale: float
 ) -> _Certificate:
@@ -105,7 +100,7 @@ def _certificate(
     <= s lam ||x||_1``). This form avoids the cancellation of subtracting two numbers of the size of
     ``0.5 ||b||^2`` when the fit is good, so small relative gaps stay measurable.
     """
-    l1, ginf, xg = _to_host(xp, xp.sum(xp.abs(x)), xp.max(xp.abs(grad)), xp.dot(x, grad))
+    l1, ginf, xg = to_host(xp, xp.sum(xp.abs(x)), xp.max(xp.abs(grad)), xp.dot(x, grad))
     primal = 0.5 * rr + lam * l1
     if lam > 0.0:
         s = max(1.0, ginf / lam)
@@ -139,20 +134,7 @@ def _lipschitz_estimate(xp: Any, A: Any, dtype: Any) -> tuple[float, int]:
     test. The start vector is deterministic (``cos(0), cos(1), ...``) so runs are reproducible;
     it is almost surely not orthogonal to the top singular vector.
     """
-    n = A.shape[1]
-    v = xp.cos(xp.arange(n, dtype=dtype))
-    v = v / xp.sqrt(xp.dot(v, v))
-    estimate = 0.0
-    matvecs = 0
-    for _ in range(_POWER_ITERATIONS):
-        Av = A @ v
-        u = A.T @ Av
-        matvecs += 2
-        estimate, unorm = _to_host(xp, xp.dot(Av, Av), xp.sqrt(xp.dot(u, u)))
-        if not (math.isfinite(unorm) and unorm > 0.0):
-            break
-        v = u / unorm
-    return estimate, matvecs
+    return norm2_estimate(xp, A, dtype, _POWER_ITERATIONS)
 
 
 def _matvec(xp: Any, A: Any, x: Any) -> Any:
@@ -370,7 +352,7 @@ def _solve_lasso(
         else:
             grad_scale = float(xp.max(xp.abs(A.T @ b)))
             matvecs += 1
-    (rr,) = _to_host(xp, xp.dot(res, res))
+    (rr,) = to_host(xp, xp.dot(res, res))
     cert = _certificate(xp, x, rr, g, lam, grad_scale)
 
     status: SolverStatus | None = None
@@ -425,7 +407,7 @@ def _solve_lasso(
             d = x_new - y
             Ad = Ax_new - Ay
             res_new = Ax_new - b
-            d2, ad2, rr, against = _to_host(
+            d2, ad2, rr, against = to_host(
                 xp, xp.dot(d, d), xp.dot(Ad, Ad), xp.dot(res_new, res_new), -xp.dot(d, x_new - x)
             )
             if not all(math.isfinite(v) for v in (d2, ad2, rr, against)):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.solvers.backend import array_namespace
+from workers.solvers.backend import array_namespace, to_host
 from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.prox.composite import (
     _EPS,
@@ -30,7 +30,6 @@ from workers.solvers.prox.composite import (
     _check_common,
     _float_dtype,
     _gap_cert,
-    _to_host,
     _Tracker,
 )
 from workers.solvers.result import SolverResult, SolverStatus, stop_message
@@ -111,7 +110,7 @@ def _certificate(
     T = xp.zeros(shape, dtype=it.X.dtype)
     T[rows, cols] = r
     spec = _spectral_norm(xp, T)
-    rr, rx = _to_host(xp, xp.dot(r, r), xp.dot(r, it.X[rows, cols]))
+    rr, rx = to_host(xp, xp.dot(r, r), xp.dot(r, it.X[rows, cols]))
     primal = 0.5 * rr + lam * it.nuclear
     if lam > 0.0:
         # Keep the dual point strictly inside the spectral ball despite the rounding of `spec`.
@@ -285,7 +284,7 @@ def _solve(
         Z = Y.copy()  # Y - P_Omega(Y - M): Y with the observed entries set to M
         Z[rows, cols] = values
         new = _svt(xp, Z, lam)
-        (against,) = _to_host(xp, xp.sum((Y - new.X) * (new.X - cur.X)))
+        (against,) = to_host(xp, xp.sum((Y - new.X) * (new.X - cur.X)))
         if against > 0.0:
             t_new = 1.0
             restarts += 1

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from workers.solvers.backend import array_namespace
+from workers.solvers.backend import array_namespace, norm2_estimate, to_host
 from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.prox.operators import ProxOperator
 from workers.solvers.result import SolverResult, SolverStatus, stop_message
@@ -88,13 +88,6 @@ _PD_WEIGHT_SMOOTHING = 0.5
 # ------------------------------------------------------------------------------------------------
 
 
-def _to_host(xp: Any, *values: Any) -> list[float]:
-    """Several 0-d device scalars (or Python numbers) as Python floats, in one transfer."""
-    if xp is np:  # already on the host: stacking would only add overhead
-        return [float(v) for v in values]
-    return [float(v) for v in xp.stack([xp.asarray(v, dtype=xp.float64) for v in values]).tolist()]
-
-
 def _float_dtype(*dtypes: Any) -> np.dtype[Any]:
     dtype = np.result_type(*dtypes)
     if dtype.kind != "f":
@@ -124,24 +117,8 @@ def _check_common(tol: float, max_iter: int) -> float:
 
 
 def _norm2_estimate(xp: Any, A: Any, dtype: Any) -> tuple[float, int]:
-    """Rayleigh-quotient estimate of ``||A||_2^2`` (a lower bound) and the products it spent.
-
-    The start vector is deterministic (``cos(0), cos(1), ...``) so runs are reproducible.
-    """
-    n = A.shape[1]
-    v = xp.cos(xp.arange(n, dtype=dtype))
-    v = v / xp.sqrt(xp.dot(v, v))
-    estimate = 0.0
-    matvecs = 0
-    for _ in range(_POWER_ITERATIONS):
-        Av = A @ v
-        u = A.T @ Av
-        matvecs += 2
-        estimate, unorm = _to_host(xp, xp.dot(Av, Av), xp.sqrt(xp.dot(u, u)))
-        if not (math.isfinite(unorm) and unorm > 0.0):
-            break
-        v = u / unorm
-    return estimate, matvecs
+    """``||A||_2^2`` estimated by ``_POWER_ITERATIONS`` power iterations (a lower bound)."""
+    return norm2_estimate(xp, A, dtype, _POWER_ITERATIONS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -458,7 +435,7 @@ class _Certifier:
         if self.mode == "gap":
             s, conj = _scale_into_domain(self.penalty, xp, -gx, self._s_hint)
             self._s_hint = s
-            lval, fy_loss, zx = _to_host(
+            lval, fy_loss, zx = to_host(
                 xp, self.loss.value(Ax), self.loss.fenchel_young(Ax, wx, s), xp.dot(gx, x)
             )
             primal = lval + g_val
@@ -467,7 +444,7 @@ class _Certifier:
             cert = _gap_cert(primal, fy_loss + fy_pen)
             return cert if math.isfinite(g_val) else _Cert("gap", math.inf, math.inf, math.inf)
         G = x - self.penalty.prox(x - step * gx, step)
-        lval, gnorm = _to_host(xp, self.loss.value(Ax), xp.sqrt(xp.dot(G, G)))
+        lval, gnorm = to_host(xp, self.loss.value(Ax), xp.sqrt(xp.dot(G, G)))
         res = gnorm / step
         return _Cert("kkt", lval + g_val, res, res / max(self.grad_scale, _TINY))
 
@@ -647,7 +624,7 @@ def _fista(
             p.matvecs += 1
             d = x_new - y
             Ad = Ax_new - Ay
-            d2, ad2, against = _to_host(xp, xp.dot(d, d), xp.dot(Ad, Ad), -xp.dot(d, x_new - x))
+            d2, ad2, against = to_host(xp, xp.dot(d, d), xp.dot(Ad, Ad), -xp.dot(d, x_new - x))
             if not all(math.isfinite(v) for v in (d2, ad2, against)):
                 break
             if d2 == 0.0 or loss.smooth * ad2 <= L_try * d2:
@@ -807,7 +784,7 @@ def _admm(
         x_t, y_t = x_n, y_n
 
         if k - last_change >= interval:
-            r2, s2, h2, t2, u2 = _to_host(
+            r2, s2, h2, t2, u2 = to_host(
                 xp,
                 xp.dot(rx, rx) + xp.dot(ry, ry),
                 xp.dot(dx, dx) + xp.dot(dy, dy),
@@ -917,7 +894,7 @@ def _pdhg(
             p.matvecs += 1
             dA = ATw_new - ATw
             dw = w_new - w
-            lhs, rhs = _to_host(xp, xp.dot(dA, dA), xp.dot(dw, dw))
+            lhs, rhs = to_host(xp, xp.dot(dA, dA), xp.dot(dw, dw))
             if not (math.isfinite(lhs) and math.isfinite(rhs)):
                 break
             if math.sqrt(beta) * tau_new * math.sqrt(lhs) <= _PD_DELTA * math.sqrt(rhs):
@@ -933,7 +910,7 @@ def _pdhg(
         tau, theta = tau_new, theta_new
 
         if k % _PD_WEIGHT_EVERY == 0:
-            dxn, dwn = _to_host(
+            dxn, dwn = to_host(
                 xp, xp.sqrt(xp.sum((x - x_anchor) ** 2)), xp.sqrt(xp.sum((w - w_anchor) ** 2))
             )
             if dxn > 0.0 and dwn > 0.0 and math.isfinite(dxn) and math.isfinite(dwn):
@@ -1168,7 +1145,7 @@ def _solve_composite(
     # The starting point prox_g(0) lies in dom g (0 itself may not, e.g. for the simplex).
     x0 = xp.asarray(penalty.prox(xp.zeros(n, dtype=dtype), 1.0), dtype=dtype)
     g0 = A.T @ the_loss.grad(A @ x0)
-    g0_inf, g0_2 = _to_host(xp, xp.max(xp.abs(g0)), xp.sqrt(xp.dot(g0, g0)))
+    g0_inf, g0_2 = to_host(xp, xp.max(xp.abs(g0)), xp.sqrt(xp.dot(g0, g0)))
     mode = _certificate_mode(xp, penalty, n, dtype, g0_inf)
     certifier = _Certifier(xp, the_loss, penalty, mode)
     certifier.grad_scale = g0_2

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.solvers.backend import array_namespace
+from workers.solvers.backend import array_namespace, to_host
 from workers.solvers.monitor import Monitor
 from workers.solvers.prox.composite import (
     _CERT_EVERY_CHEAP,
@@ -27,7 +27,6 @@ from workers.solvers.prox.composite import (
     _prepare_ls_data,
     _Problem,
     _result,
-    _to_host,
 )
 from workers.solvers.prox.operators import ProxOperator
 from workers.solvers.result import SolverResult
@@ -54,12 +53,12 @@ class _ConstrainedCertifier:
         xp = self.xp
         if self.mode == "fw":
             support = float(self.constraint.conjugate_value(-gx))
-            rr, gxx = _to_host(xp, xp.dot(r, r), xp.dot(gx, x))
+            rr, gxx = to_host(xp, xp.dot(r, r), xp.dot(gx, x))
             primal = 0.5 * rr
             gap = max(gxx + support, 0.0)  # >= 0 in exact arithmetic (x is in C)
             return _Cert("fw", primal, gap, gap / max(primal, _TINY))
         G = x - self.constraint.prox(x - step * gx, step)
-        rr, gnorm = _to_host(xp, xp.dot(r, r), xp.sqrt(xp.dot(G, G)))
+        rr, gnorm = to_host(xp, xp.dot(r, r), xp.sqrt(xp.dot(G, G)))
         res = gnorm / step
         return _Cert("kkt", 0.5 * rr, res, res / max(self.grad_scale, _TINY))
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from workers.solvers.backend import array_namespace
+from workers.solvers.backend import array_namespace, to_host
 from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.prox.composite import (
     _as_real,
@@ -29,7 +29,6 @@ from workers.solvers.prox.composite import (
     _check_common,
     _float_dtype,
     _gap_cert,
-    _to_host,
     _Tracker,
 )
 from workers.solvers.prox.tv1d import tv1d_prox
@@ -232,7 +231,7 @@ def _certificate(
     xp_p = y - lam * tv_gradient_adjoint(p)
     diff = x - xp_p
     r = x - y
-    tv, inner, dd, rr = _to_host(xp, tv_x, xp.sum(gx * p), xp.sum(diff * diff), xp.sum(r * r))
+    tv, inner, dd, rr = to_host(xp, tv_x, xp.sum(gx * p), xp.sum(diff * diff), xp.sum(r * r))
     primal = 0.5 * rr + lam * tv
     gap = 0.5 * dd + lam * (tv - inner)
     return _gap_cert(primal, gap), xp_p
@@ -256,7 +255,7 @@ class _XpDual:
         tv_gradient(self.xq, out=self.g)
         p_new = q + self.tau * self.g
         _project_ball(xp, p_new, self.isotropic)
-        (against,) = _to_host(xp, xp.sum((q - p_new) * (p_new - p)))
+        (against,) = to_host(xp, xp.sum((q - p_new) * (p_new - p)))
         return p_new, against
 
     def certificate(self, p: Any) -> tuple[_Cert, Any]:
