@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Dialect, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -82,3 +82,9 @@ def unit_of_work(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def updated_one(result: Any) -> bool:
+    """Whether a conditional ``UPDATE`` changed its row (the caller won the race)."""
+    assert isinstance(result, CursorResult)
+    return bool(result.rowcount == 1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class FieldError(BaseModel):
@@ -24,3 +25,13 @@ class JobError(BaseModel):
 
     error: str
     detail: str
+
+
+def spec_error(
+    loc: tuple[str | int, ...], message: str, kind: str = "invalid_problem"
+) -> Exception:
+    """A rule spanning several fields, reported at the location a caller should fix."""
+    detail = InitErrorDetails(
+        type=PydanticCustomError(kind, "{message}", {"message": message}), loc=loc, input=None
+    )
+    return ValidationError.from_exception_data("problem", [detail])

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from schemas.errors import spec_error
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Direction = Literal["minimize", "maximize"]
@@ -19,12 +20,6 @@ Choice = str | int | float | bool
 MAX_PARAMS = 50
 MAX_CHOICES = 256
 MAX_SUGGESTIONS = 64
-
-
-def field_error(loc: tuple[str | int, ...], kind: str, message: str) -> ValidationError:
-    """A validation error at ``loc`` (relative to the model) with our own type and message."""
-    detail = InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=None)
-    return ValidationError.from_exception_data("study", [detail])
 
 
 class _Strict(BaseModel):
@@ -47,25 +42,25 @@ class ParamSpec(_Strict):
     def _consistent(self) -> ParamSpec:
         if self.type == "categorical":
             if not self.choices:
-                raise field_error(("choices",), "choices_required", "a categorical needs choices")
+                raise spec_error(("choices",), "a categorical needs choices", "choices_required")
             if len({repr(c) for c in self.choices}) != len(self.choices):
-                raise field_error(("choices",), "duplicate_choice", "choices must be distinct")
+                raise spec_error(("choices",), "choices must be distinct", "duplicate_choice")
             if self.low is not None or self.high is not None or self.log:
-                raise field_error(
-                    ("low",), "not_for_categorical", "low, high and log are for numeric params"
+                raise spec_error(
+                    ("low",), "low, high and log are for numeric params", "not_for_categorical"
                 )
             return self
         if self.choices is not None:
-            raise field_error(("choices",), "numeric_choices", "choices are for categoricals")
+            raise spec_error(("choices",), "choices are for categoricals", "numeric_choices")
         if self.low is None or self.high is None:
             loc = "low" if self.low is None else "high"
-            raise field_error((loc,), "bound_required", f"a {self.type} param needs low and high")
+            raise spec_error((loc,), f"a {self.type} param needs low and high", "bound_required")
         if not self.low < self.high:
-            raise field_error(("high",), "empty_range", "high must be greater than low")
+            raise spec_error(("high",), "high must be greater than low", "empty_range")
         if self.type == "int" and (self.low != math.floor(self.low) or self.high != int(self.high)):
-            raise field_error(("low",), "int_bounds", "an int param needs integer bounds")
+            raise spec_error(("low",), "an int param needs integer bounds", "int_bounds")
         if self.log and self.low <= 0:
-            raise field_error(("low",), "log_nonpositive", "a log-scale param needs low > 0")
+            raise spec_error(("low",), "a log-scale param needs low > 0", "log_nonpositive")
         return self
 
 
@@ -109,25 +104,25 @@ class StudyCreate(_Strict):
         seen: set[str] = set()
         for i, param in enumerate(self.space):
             if param.name in seen:
-                raise field_error(("space", i, "name"), "duplicate_name", "param names repeat")
+                raise spec_error(("space", i, "name"), "param names repeat", "duplicate_name")
             seen.add(param.name)
         names: set[str] = set()
         for i, con in enumerate(self.constraints):
             if con.name in names:
-                raise field_error(("constraints", i, "name"), "duplicate_name", "names repeat")
+                raise spec_error(("constraints", i, "name"), "names repeat", "duplicate_name")
             names.add(con.name)
         by_name = {p.name: p for p in self.space}
         for name, prior in self.prior.items():
             found = by_name.get(name)
             if found is None:
-                raise field_error(("prior", name), "unknown_param", "no param of this name")
+                raise spec_error(("prior", name), "no param of this name", "unknown_param")
             param = found
             if param.type == "categorical":
-                raise field_error(("prior", name), "categorical_prior", "priors are numeric")
+                raise spec_error(("prior", name), "priors are numeric", "categorical_prior")
             assert param.low is not None and param.high is not None
             if not param.low <= prior.mean <= param.high:
-                raise field_error(
-                    ("prior", name, "mean"), "out_of_range", "mean outside [low, high]"
+                raise spec_error(
+                    ("prior", name, "mean"), "mean outside [low, high]", "out_of_range"
                 )
         return self
 

@@ -7,6 +7,7 @@ come back; the reconciler (app/jobs/reconciler.py) re-sends what a broker lost a
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -15,6 +16,8 @@ from kombu import pools as kombu_pools
 
 from app.settings import Settings, get_settings
 from workers.routing import QUEUES
+
+log = logging.getLogger(__name__)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -53,6 +56,30 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_enable_remote_control": not settings.embedded,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
     }
+
+
+_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def publish(task: str, arg: str, queue: str, *, time_limit_s: float) -> bool:
+    """Send ``task(arg)`` to ``queue``; on a broker failure log it and return False.
+
+    ``time_limit_s`` is a hard backstop only: solvers and suggestions stop themselves first.
+    """
+    try:
+        celery_app.send_task(
+            task,
+            args=[arg],
+            queue=queue,
+            routing_key=queue,
+            time_limit=time_limit_s,
+            retry=True,
+            retry_policy=_RETRY_POLICY,
+        )
+    except Exception:  # noqa: BLE001 - kombu raises many transport-specific types
+        log.warning("could not publish %s(%s) to queue %s", task, arg, queue, exc_info=True)
+        return False
+    return True
 
 
 def configure(settings: Settings) -> None:

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from app.db import updated_one
 from app.jobs.models import Job, TracePoint
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -65,11 +65,6 @@ def page(
     return list(session.scalars(stmt))
 
 
-def _changed(result: Any) -> bool:
-    assert isinstance(result, CursorResult)
-    return bool(result.rowcount == 1)
-
-
 def mark_unsent(session: Session, job_id: str) -> None:
     """The broker refused the message: let the reconciler send it at its next pass."""
     session.execute(
@@ -91,14 +86,14 @@ def cancel_queued(session: Session, job_id: str, now: datetime) -> bool:
         .where(Job.id == job_id, Job.status == "queued")
         .values(status="cancelled", finished_at=now, cancel_requested=True)
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def request_cancel(session: Session, job_id: str) -> bool:
     result = session.execute(
         update(Job).where(Job.id == job_id, Job.status == "running").values(cancel_requested=True)
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def claim(
@@ -123,7 +118,7 @@ def claim(
             progress=None,
         )
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def take_over(
@@ -141,7 +136,7 @@ def take_over(
             progress=None,
         )
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def heartbeat(
@@ -204,7 +199,7 @@ def finish(
             heartbeat_at=now,
         )
     )
-    return _changed(outcome)
+    return updated_one(outcome)
 
 
 def abandon(
@@ -221,7 +216,7 @@ def abandon(
         .where(Job.id == job_id, Job.status.not_in(FINISHED))
         .values(status=status, finished_at=now, error=error)
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def stale_running(session: Session, stale_before: datetime, limit: int = 500) -> list[Job]:
@@ -244,7 +239,7 @@ def release(session: Session, job_id: str, *, owner: str | None, stale_before: d
         )
         .values(status="queued", claimed_by=None, enqueued_at=None, progress=None)
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def unsent_queued(session: Session, sent_before: datetime, limit: int = 500) -> list[Job]:
@@ -268,7 +263,7 @@ def reroute(session: Session, job_id: str, *, from_queue: str, to_queue: str) ->
         .where(Job.id == job_id, Job.status == "queued", Job.queue == from_queue)
         .values(queue=to_queue)
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def queue_frontier(

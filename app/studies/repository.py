@@ -13,15 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from app.db import updated_one
 from app.studies.models import Study, SuggestionRequest, Trial
-
-
-def _changed(result: Any) -> bool:
-    assert isinstance(result, CursorResult)
-    return bool(result.rowcount == 1)
 
 
 def add(session: Session, row: Study | Trial | SuggestionRequest) -> None:
@@ -75,7 +70,7 @@ def bump_revision(
             updated_at=now,
         )
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def set_state(session: Session, study_id: str, state: str, now: datetime) -> None:
@@ -152,7 +147,7 @@ def complete_trial(
             completed_at=now,
         )
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def fail_trial(session: Session, trial_id: str, now: datetime) -> bool:
@@ -161,7 +156,7 @@ def fail_trial(session: Session, trial_id: str, now: datetime) -> bool:
         .where(Trial.id == trial_id, Trial.state == "pending")
         .values(state="failed", completed_at=now)
     )
-    return _changed(result)
+    return updated_one(result)
 
 
 def get_request(session: Session, request_id: str) -> SuggestionRequest | None:
@@ -187,4 +182,4 @@ def finish_request(
         .where(SuggestionRequest.id == request_id, SuggestionRequest.status.in_(from_status))
         .values(status=status, finished_at=now, error=error, info=info)
     )
-    return _changed(result)
+    return updated_one(result)

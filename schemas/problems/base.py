@@ -26,16 +26,3 @@ class ProblemSpec(BaseModel):
     def size(self) -> int:
         """Total number of array elements (checked against the server's problem-size limit)."""
         return sum(v.size for v in self.__dict__.values() if isinstance(v, np.ndarray))
-
-
-def spec_error(
-    loc: tuple[str | int, ...], message: str, kind: str = "invalid_problem"
-) -> Exception:
-    """A rule spanning several fields, reported at the location a caller should fix."""
-    from pydantic import ValidationError
-    from pydantic_core import InitErrorDetails, PydanticCustomError
-
-    detail = InitErrorDetails(
-        type=PydanticCustomError(kind, "{message}", {"message": message}), loc=loc, input=None
-    )
-    return ValidationError.from_exception_data("problem", [detail])

@@ -6,8 +6,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from schemas.errors import spec_error
 from schemas.options import KindDefaults
-from schemas.problems.base import ProblemSpec, spec_error
+from schemas.problems.base import ProblemSpec
 
 #: Functions with a fixed dimension; the others take any ``dim`` in [1, MAX_DIM].
 FIXED_DIM = {"branin": 2, "hartmann6": 6}

@@ -14,8 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.arrays import ArrayField
+from schemas.errors import spec_error
 from schemas.options import KindDefaults
-from schemas.problems.base import ProblemSpec, spec_error
+from schemas.problems.base import ProblemSpec
 from schemas.problems.sparse import CooMatrix, matrix_dims
 
 Vector = Annotated[np.ndarray, ArrayField(1)]

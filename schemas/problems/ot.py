@@ -9,14 +9,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from schemas.arrays import ArrayField
+from schemas.errors import spec_error
 from schemas.options import KindDefaults
 from schemas.problems.base import ProblemSpec
 
@@ -133,20 +133,21 @@ class OTProblem(ProblemSpec):
     def _consistent(self) -> OTProblem:
         has_cost, has_points = self.cost is not None, self.x is not None or self.y is not None
         if has_cost == has_points:
-            raise _field_error(
-                "cost", "give either `cost` or both `x` and `y` (point clouds), not both or neither"
+            raise spec_error(
+                ("cost",),
+                "give either `cost` or both `x` and `y` (point clouds), not both or neither",
             )
         if has_points and (self.x is None or self.y is None):
-            raise _field_error("y" if self.y is None else "x", "point clouds need both x and y")
+            raise spec_error(("y" if self.y is None else "x",), "point clouds need both x and y")
         if self.method != "exact" and self.epsilon is None:
-            raise _field_error("epsilon", f"epsilon > 0 is required by method {self.method!r}")
+            raise spec_error(("epsilon",), f"epsilon > 0 is required by method {self.method!r}")
         if self.unbalanced is not None and self.method not in ("auto", "sinkhorn"):
-            raise _field_error("unbalanced", "unbalanced transport is solved by method 'sinkhorn'")
+            raise spec_error(("unbalanced",), "unbalanced transport is solved by method 'sinkhorn'")
         if self.unbalanced is None and not self.normalize:
             sa, sb = float(self.a.sum()), float(self.b.sum())
             if abs(sa - sb) > 1e-9 * max(sa, sb):
-                raise _field_error(
-                    "b",
+                raise spec_error(
+                    ("b",),
                     f"a and b must have equal total mass: a sums to {sa:.12g}, b sums to {sb:.12g} "
                     "(set normalize: true to rescale both to 1)",
                 )
@@ -155,17 +156,3 @@ class OTProblem(ProblemSpec):
     def size(self) -> int:
         # Point clouds are small on the wire, but the solver works on the n x m cost.
         return max(super().size(), self.a.size * self.b.size)
-
-
-def _field_error(field: str, message: str) -> ValidationError:
-    """A rule that spans several fields, reported at the field a caller should fix."""
-    return ValidationError.from_exception_data(
-        "OTProblem",
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("invalid_problem", "{message}", {"message": message}),
-                loc=(field,),
-                input=None,
-            )
-        ],
-    )

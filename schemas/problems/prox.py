@@ -14,8 +14,9 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.arrays import ArrayField
+from schemas.errors import spec_error
 from schemas.options import KindDefaults
-from schemas.problems.base import ProblemSpec, spec_error
+from schemas.problems.base import ProblemSpec
 from schemas.problems.penalties import CD_PENALTIES, Constraint, Penalty, group_labels
 
 Vector = Annotated[np.ndarray, ArrayField(1)]
