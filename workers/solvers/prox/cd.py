@@ -281,10 +281,10 @@ def _design(A: Any) -> tuple[np.ndarray, np.ndarray]:
     # A copy only when the layout or dtype requires one; the kernels never write into AT.
     AT = np.ascontiguousarray(np.asarray(arr, dtype=np.float64).T)
     norms2 = np.einsum("ij,ij->i", AT, AT)
-    if not np.all(np.isfinite(norms2)):  # cheaper than testing every entry when all is well
-        if not np.all(np.isfinite(AT)):
-            raise ValueError("A must be finite")
-        raise ValueError("A is too large: squared column norms overflow float64")
+    if not np.all(np.isfinite(norms2)) and not np.all(np.isfinite(AT)):
+        raise ValueError("A must be finite")
+    # Finite entries whose squares overflow are a numerical failure, not bad input: the solver
+    # loop meets the non-finite certificate and returns NUMERICAL_ERROR with its iterate.
     return AT, norms2
 
 
@@ -1177,7 +1177,11 @@ def solve_nonconvex_regression(
     lam : float
         ``lam > 0``.
     gamma : float
-        Concavity parameter (MCP: ``> 0``; SCAD: ``> 2``).
+        Concavity parameter (MCP: ``> 0``; SCAD: ``> 2``). Units matter: the data fit is not
+        divided by ``m``, so scikit-learn/skglm-style MCP with loss ``||Ax - b||^2 / (2 m)``,
+        ``alpha`` and ``gamma_s`` is this problem with ``lam = m alpha`` and
+        ``gamma = gamma_s / m`` (SCAD's thresholds are ``lam`` and ``gamma lam`` in units of
+        ``x``, so scaled SCAD has no exact unscaled counterpart with the same ``gamma``).
     penalty : {"mcp", "scad"}
     tol : float
         Stop when the relative KKT residual ``max_j dist(-grad_j f(x), partial p(x_j)) / lam``
