@@ -93,7 +93,8 @@ NOISELESS_VARIANCE = 1e-6  # standardised units
 _N_ANCHORS = 5
 EXPLORE_BELOW = -8.0  # max LogEI (standardised) under which a model step escapes the basin
 TABU_RADIUS = 2.0  # lengthscales
-STAGNANT_BELOW = -5.0  # ... or under which it does when the study has stagnated
+STAGNANT_BELOW = -5.0  # ... or under which it does when the study has stagnated,
+STAGNANT_IN_BASIN_BELOW = -3.0  # ... or this when, besides, the maximiser is in the basin
 STAGNATION_WINDOW = 8
 STAGNATION_TOL = 1e-2
 _MIN_OUTSIDE = 3
@@ -557,7 +558,11 @@ def _model_suggestions(
         if config.acquisition == "logei" and best is not None and best_index is not None:
             in_basin = _in_ball(models.objective, X_all[best_index], best.u)
             explore = best.value < EXPLORE_BELOW or (
-                stagnant and (best.value < STAGNANT_BELOW or in_basin)
+                stagnant
+                and (
+                    best.value < STAGNANT_BELOW
+                    or (in_basin and best.value < STAGNANT_IN_BASIN_BELOW)
+                )
             )
         if explore:
             assert best_index is not None

@@ -23,9 +23,12 @@ reduced matrix ``M``:
 ``sparse``
     ``M`` is sparse: SuperLU (``scipy.sparse.linalg.splu``) with a symmetric fill-reducing
     ordering and no pivoting (``M`` is positive definite, so the diagonal pivots are safe).
+    Dense rows of ``A`` (e.g. a budget constraint ``1^T x = 1``) are left out of ``M`` and added
+    back by the Sherman-Morrison-Woodbury formula, one extra ``O(n k)`` product per solve for
+    ``k`` dense rows.
 ``kkt``
-    ``A`` has dense rows, so ``M`` would fill in although the KKT matrix is sparse: SuperLU on the
-    quasi-definite KKT matrix itself (threshold pivoting keeps it stable).
+    ``M`` would fill in although the KKT matrix is sparse: SuperLU on the quasi-definite KKT
+    matrix itself (threshold pivoting keeps it stable).
 
 A change of ``r_y`` (SCS's adaptive ``scale``) refactors. After each factorisation one probe
 solve measures the relative residual of the full KKT system; when it exceeds ``1e-10`` every
@@ -42,11 +45,10 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from workers.solvers.backend import array_namespace
 
-__all__ = ["LinearSystem", "Operator"]
+__all__ = ["LinearSystem", "Operator", "prefers_dense"]
 
 # Largest n for the dense back end, and the density of the reduced matrix above which a sparse
 # problem is still factored densely (a dense Cholesky of a 3000 x 3000 matrix takes ~0.3 s).
@@ -54,6 +56,12 @@ _DENSE_MAX_N = 3000
 _DENSE_MIN_DENSITY = 0.2
 # Use the KKT back end when the reduced matrix has this many times more nonzeros than the KKT one.
 _KKT_FILL_RATIO = 4.0
+# Rows of A with more nonzeros than this (and than _DENSE_ROW_FRACTION * n) are "dense": their
+# rank-one terms a_i a_i^T / r_i would fill the reduced matrix, so the sparse back end leaves them
+# out of the factorisation and adds them back by the Sherman-Morrison-Woodbury formula.
+_DENSE_ROW_MIN = 50
+_DENSE_ROW_FRACTION = 0.05
+_DENSE_ROW_MAX_COUNT = 200
 # Refine every solve when a probe solve leaves a relative residual above this.
 _REFINE_TOL = 1e-10
 
@@ -62,6 +70,16 @@ _REFINE_TOL = 1e-10
 # beats scipy.sparse's per-call overhead (~5-10 us) and its indirect addressing there.
 _DENSE_PRODUCT_DENSITY = 0.15
 _DENSE_PRODUCT_SIZE = 50_000
+
+
+def prefers_dense(M: Any) -> bool:
+    """Whether a scipy.sparse matrix is small or dense enough to be handled as a dense array
+    (for products, equilibration and the factorisation)."""
+    if not sp.issparse(M):
+        return False
+    m, n = M.shape
+    dense_ish = M.nnz >= _DENSE_PRODUCT_DENSITY * m * n or m * n <= _DENSE_PRODUCT_SIZE
+    return bool(dense_ish and n <= _DENSE_MAX_N)
 
 
 class Operator:
@@ -74,8 +92,7 @@ class Operator:
     def __init__(self, M: Any) -> None:
         self.shape = M.shape
         if sp.issparse(M):
-            m, n = M.shape
-            if M.nnz >= _DENSE_PRODUCT_DENSITY * m * n or m * n <= _DENSE_PRODUCT_SIZE:
+            if prefers_dense(M):
                 self.M = np.ascontiguousarray(M.toarray())
                 self.MT = self.M.T
             else:
@@ -112,31 +129,38 @@ class LinearSystem:
         self.Pop = None if P is None else Operator(P)
         self.m, self.n = A.shape
         self.rho_x = float(rho_x)
+        self._dense_rows = np.zeros(0, dtype=np.int64)
         self.backend = self._choose_backend()
         self.factorizations = 0
         self.refine = False
-        self._perm: np.ndarray | None = None
-        self._order_chosen = False
         self._kkt_csc: Any = None
+        self._wb: tuple[np.ndarray, np.ndarray, Any] | None = None
         self.factor(r_y)
 
     # --- setup ----------------
     def _choose_backend(self) -> str:
+        self._dense_rows = np.zeros(0, dtype=np.int64)
         if not self.sparse_input:
             return "dense"
         A = self.A
         n = self.n
         if n <= 200:
             return "dense"
-        # nnz of A^T A: sum over rows of (row nnz)^2 bounds it (exact without cancellation).
         row_nnz = np.diff(A.tocsr().indptr).astype(np.float64)
+        dense = row_nnz > max(_DENSE_ROW_MIN, _DENSE_ROW_FRACTION * n)
+        if 0 < int(dense.sum()) <= _DENSE_ROW_MAX_COUNT:
+            self._dense_rows = np.flatnonzero(dense)
+            row_nnz = row_nnz[~dense]
+        # nnz of A^T A: sum over rows of (row nnz)^2 bounds it (exact without cancellation).
         reduced_nnz = min(float(np.sum(row_nnz**2)), float(n) * n)
         if self.P is not None:
             reduced_nnz += self.P.nnz
         if n <= _DENSE_MAX_N and reduced_nnz >= _DENSE_MIN_DENSITY * n * n:
+            self._dense_rows = np.zeros(0, dtype=np.int64)
             return "dense"
         kkt_nnz = 2.0 * A.nnz + (self.P.nnz if self.P is not None else 0) + n + self.m
         if reduced_nnz > _KKT_FILL_RATIO * kkt_nnz:
+            self._dense_rows = np.zeros(0, dtype=np.int64)
             return "kkt"
         return "sparse"
 
@@ -149,10 +173,13 @@ class LinearSystem:
             self._factor_dense()
         elif self.backend == "sparse":
             A = self.A
-            M = A.T @ sp.diags(np.asarray(self.inv_r_y)) @ A + self.rho_x * sp.identity(self.n)
+            weights = np.asarray(self.inv_r_y, dtype=np.float64).copy()
+            weights[self._dense_rows] = 0.0  # added back by Woodbury (see _sparse_solve)
+            M = A.T @ sp.diags(weights) @ A + self.rho_x * sp.identity(self.n)
             if self.P is not None:
                 M = M + self.P
             self._factor_sparse(sp.csc_matrix(M))
+            self._woodbury()
         else:
             top = self.rho_x * sp.identity(self.n)
             if self.P is not None:
@@ -177,50 +204,50 @@ class LinearSystem:
         return num / max(float(xp.max(xp.abs(f))), float(xp.max(xp.abs(g))) if self.m else 0.0)
 
     def _factor_sparse(self, M: sp.csc_matrix) -> None:
-        """SuperLU without pivoting on the SPD reduced matrix, in the better of two orderings.
+        """SuperLU without pivoting on the SPD reduced matrix (minimum-degree ordering on
+        ``M + M^T``).
 
-        SuperLU's minimum-degree ordering minimises fill, but on matrices whose factor has
-        almost no fill anyway (e.g. robust PCA: 2 x 2 blocks) its triangular solves measured
-        15x slower than with a banded (reverse Cuthill-McKee) order, for scattered access. The
-        first factorisation tries both when the banded one cannot fill in much, and keeps the
-        banded order when its factor is at most 1.5x larger; refactorisations reuse the choice.
+        ``relax=1`` turns off SuperLU's relaxed supernodes: they merge small columns into dense
+        blocks, which speeds up a factorisation but slowed our repeated triangular solves up to
+        10x on matrices with little fill (robust PCA: 2 x 2 blocks, 1.0 ms -> 0.3 ms per solve
+        for n = 10^4). Here one factorisation serves hundreds of solves.
         """
-        opts = {"SymmetricMode": True}
-        if self._perm is None and not self._order_chosen:
-            self._order_chosen = True
-            lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options=opts)
-            fill = lu.L.nnz + lu.U.nnz
-            perm = reverse_cuthill_mckee(M, symmetric_mode=True)
-            Mp = M[perm][:, perm].tocoo()
-            band = int(np.max(np.abs(Mp.row - Mp.col))) if Mp.nnz else 0
-            if (band + 1) * self.n <= 4 * fill:
-                lu_band = spla.splu(
-                    Mp.tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0, options=opts
-                )
-                if lu_band.L.nnz + lu_band.U.nnz <= 1.5 * fill:
-                    self._perm = perm
-                    self._lu = lu_band
-                    return
-            self._lu = lu
+        self._lu = spla.splu(
+            M,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            relax=1,
+            options={"SymmetricMode": True},
+        )
+
+    def _woodbury(self) -> None:
+        """Precompute the dense-row correction: ``W = M_s^{-1} U`` with ``U = A_d^T`` (the
+        dense rows) and the Cholesky factor of ``diag(r_d) + U^T W``."""
+        if self._dense_rows.size == 0:
+            self._wb = None
             return
-        if self._perm is not None:
-            Mp = M[self._perm][:, self._perm].tocsc()
-            self._lu = spla.splu(Mp, permc_spec="NATURAL", diag_pivot_thresh=0.0, options=opts)
-        else:
-            self._lu = spla.splu(M, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options=opts)
+        U = np.asarray(self.A[self._dense_rows].toarray().T)  # (n, k)
+        W = np.asarray(self._lu.solve(U))
+        cap = np.diag(np.asarray(self.r_y)[self._dense_rows]) + U.T @ W
+        self._wb = (U, W, sla.cho_factor(cap, lower=False, check_finite=False))
 
     def _sparse_solve(self, rhs: np.ndarray) -> np.ndarray:
-        if self._perm is None:
-            return self._lu.solve(rhs)
-        out = np.empty_like(rhs)
-        out[self._perm] = self._lu.solve(rhs[self._perm])
-        return out
+        x: np.ndarray = self._lu.solve(rhs)
+        if self._wb is not None:
+            U, W, cap = self._wb
+            x = x - W @ sla.cho_solve(cap, U.T @ x, check_finite=False)
+        return x
 
     def _factor_dense(self) -> None:
         xp = self.xp
         A = self.A
-        if self.sparse_input:
+        if self.sparse_input and not isinstance(self.Aop.M, np.ndarray):
             M = (A.T @ sp.diags(np.asarray(self.inv_r_y)) @ A).toarray()
+            if self.P is not None:
+                M += self.P.toarray()
+        elif self.sparse_input:  # the operator holds A densely: one BLAS product
+            Ad = self.Aop.M
+            M = Ad.T @ (self.inv_r_y[:, None] * Ad)
             if self.P is not None:
                 M += self.P.toarray()
         else:
@@ -247,6 +274,28 @@ class LinearSystem:
             x = x + dx
             y = y + dy
         return x, y
+
+    def solve_dr(self, w: Any) -> Any:
+        """The solve of one SCS iteration: right-hand side ``(rho_x w_x, -r_y w_y)`` for
+        ``w = (w_x, w_y)``; returns ``(x, y)`` stacked in one array.
+
+        For the reduced back ends this needs no division: ``x = M^{-1} (rho_x w_x - A^T w_y)``
+        and ``y = A x / r_y + w_y``.
+        """
+        xp = self.xp
+        n = self.n
+        wx, wy = w[:n], w[n:]
+        out = xp.empty(n + self.m)
+        if self.refine or self.backend == "kkt":
+            x, y = self.solve(self.rho_x * wx, -(self.r_y * wy))
+            out[:n] = x
+            out[n:] = y
+            return out
+        rhs = self.rho_x * wx - self.Aop.rmv(wy)
+        x = self._minv @ rhs if self.backend == "dense" else self._sparse_solve(rhs)
+        out[:n] = x
+        out[n:] = self.Aop.mv(x) * self.inv_r_y + wy
+        return out
 
     def _solve_once(self, f: Any, g: Any) -> tuple[Any, Any]:
         Aop = self.Aop

@@ -20,8 +20,9 @@ The factors equilibrate the stacked operator of the homogeneous embedding,
     \;\to\;
     \operatorname{diag}(E, D, \sigma) \, [\cdot] \, \operatorname{diag}(E, D, \sigma),
 
-by 25 Ruiz passes (each row and column divided by the square root of its infinity norm; Ruiz
-2001) and one pass with root-mean-square norms, as SCS does (O'Donoghue 2021, section 5.1, and
+by up to 25 Ruiz passes (each row and column divided by the square root of its infinity norm;
+Ruiz 2001; stopped early once a pass changes every factor by less than 1e-4) and one pass with
+root-mean-square norms, as SCS does (O'Donoghue 2021, section 5.1, and
 SCS's documentation on equilibration). On every cone block other than the zero cone and the
 orthant the row norms are pooled first (their maximum in the Ruiz passes, their mean in the RMS
 pass) so that ``D`` stays constant there. Norms below ``1e-4`` count as 1 (empty rows are left
@@ -37,12 +38,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from workers.solvers.backend import array_namespace
+from workers.solvers.backend import array_namespace, to_numpy
+from workers.solvers.conic.linsys import prefers_dense
 
 __all__ = ["Scaling", "cone_blocks", "equilibrate", "identity_scaling"]
 
 _RUIZ_PASSES = 25
 _L2_PASSES = 1
+_RUIZ_TOL = 1e-4  # stop the Ruiz passes once every factor of a pass is this close to 1
 _MIN_SCALE = 1e-4  # norms below count as 1, above as 1e4 (SCS's MIN/MAX_NORMALIZATION_FACTOR)
 _MAX_SCALE = 1e4
 
@@ -68,7 +71,7 @@ def cone_blocks(cones: Any) -> tuple[int, list[tuple[int, int]]]:
     for blk in cones.blocks():
         if blk.kind in ("z", "l"):
             free = blk.stop
-        else:
+        elif blk.stop > blk.start:
             blocks.append((blk.start, blk.stop))
     return free, blocks
 
@@ -149,26 +152,18 @@ def _scale(M: Any, left: Any, right: Any) -> Any:
     return left[:, None] * M * right[None, :]
 
 
-def _block_reduce(values: Any, layout: tuple[Any, Any], xp: Any, how: str) -> Any:
-    """Pool ``values`` over consecutive blocks (``layout = (offsets, sizes)``), repeated back to
-    the block rows: the maximum (``how="max"``) or the mean."""
+def _block_reduce(values: Any, layout: tuple[np.ndarray, np.ndarray], xp: Any, how: str) -> Any:
+    """Pool ``values`` over consecutive blocks (``layout = (offsets, sizes)``, host arrays),
+    repeated back to the block rows: the maximum (``how="max"``) or the mean. On a GPU the
+    vector (one entry per row) is pooled on the host."""
     offsets, sizes = layout
+    host = np.asarray(to_numpy(values))
     if how == "max":
-        pooled = (
-            xp.maximum.reduceat(values, offsets[:-1])
-            if xp is np
-            else _max_blocks(values, offsets, xp)
-        )
+        pooled = np.maximum.reduceat(host, offsets[:-1])
     else:
-        cums = xp.concatenate((xp.zeros(1), xp.cumsum(values)))
-        pooled = (cums[offsets[1:]] - cums[offsets[:-1]]) / sizes
-    return xp.repeat(pooled, sizes)
-
-
-def _max_blocks(values: Any, offsets: Any, xp: Any) -> Any:
-    host = np.asarray(values.get())
-    off = np.asarray(offsets.get())
-    return xp.asarray(np.maximum.reduceat(host, off[:-1]))
+        pooled = np.add.reduceat(host, offsets[:-1]) / sizes
+    out = np.repeat(pooled, sizes)
+    return out if xp is np else xp.asarray(out)
 
 
 def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, Any, Any, Any, Any]:
@@ -184,7 +179,8 @@ def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, An
     Returns
     -------
     (scaling, A~, P~, b~, c~)
-        New arrays; the inputs are not modified.
+        New arrays; the inputs are not modified. A small or dense-ish sparse ``A`` (see
+        :func:`.linsys.prefers_dense`) comes back as a dense numpy array.
     """
     xp = np if sp.issparse(A) else array_namespace(A)
     m, n = A.shape
@@ -193,14 +189,23 @@ def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, An
         raise ValueError(f"the cones describe {blocks[-1][1] if blocks else free} rows, A has {m}")
     sizes_np = np.array([end - start for start, end in blocks], dtype=np.int64)
     offsets_np = np.concatenate(([0], np.cumsum(sizes_np))).astype(np.int64)
-    layout = (xp.asarray(offsets_np), xp.asarray(sizes_np))
+    layout = (offsets_np, sizes_np)
     D = xp.ones(m)
     E = xp.ones(n)
     sigma = 1.0
+    # a small or dense-ish sparse A is equilibrated (and returned) as a dense array
+    if prefers_dense(A):
+        A = np.asarray(A.toarray())
+        P = None if P is None else np.asarray(P.toarray())
+        xp = np
     As: Any = _SparseEntries(A) if sp.issparse(A) else A
     Ps: Any = None if P is None else (_SparseEntries(P) if sp.issparse(P) else P)
     bs, cs = b, c
-    for rms in [False] * _RUIZ_PASSES + [True] * _L2_PASSES:
+    passes = [False] * _RUIZ_PASSES + [True] * _L2_PASSES
+    k = 0
+    while k < len(passes):
+        rms = passes[k]
+        k += 1
         rows, cols, rcnt, ccnt = _row_col_stats(As, xp, rms)
         if Ps is not None:
             _, pcols, _, pcnt = _row_col_stats(Ps, xp, rms)
@@ -233,6 +238,11 @@ def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, An
         D = D * d
         E = E * e
         sigma *= st
+        if not rms and k < _RUIZ_PASSES:
+            # converged passes change nothing: skip to the RMS pass
+            change = max(_inf(xp, d - 1.0), _inf(xp, e - 1.0), abs(st - 1.0))
+            if change < _RUIZ_TOL:
+                k = _RUIZ_PASSES
     if isinstance(As, _SparseEntries):
         As = As.matrix()
     if isinstance(Ps, _SparseEntries):

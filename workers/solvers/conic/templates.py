@@ -198,7 +198,13 @@ def experimental_design(V: Any, *, criterion: Literal["D", "A", "E"] = "D") -> T
 
 
 # --- robust PCA -----------------------------------------------------------------------------------
-def robust_pca(M: Any, *, lam: float | None = None, mu: float | None = None) -> Template:
+def robust_pca(
+    M: Any,
+    *,
+    lam: float | None = None,
+    mu: float | None = None,
+    formulation: Literal["orthant", "ell1"] = "orthant",
+) -> Template:
     r"""Robust PCA (principal component pursuit) of a matrix ``M`` (``m x n``).
 
     Without ``mu`` (exact decomposition, Candès, Li, Ma & Wright 2011):
@@ -207,62 +213,125 @@ def robust_pca(M: Any, *, lam: float | None = None, mu: float | None = None) -> 
 
         \min_{L, S} \|L\|_* + \lambda \|S\|_1 \quad \text{s.t.} \quad L + S = M,
 
-    with ``lam = 1 / sqrt(max(m, n))`` by default. Variables ``(vec L, vec S, t1, t2)``; cones:
-    ``z = mn`` (``L + S = M``), one nuclear-norm cone ``(t1, L)`` and one l1 cone ``(t2, S)``;
-    objective ``t1 + lam t2``.
-
-    With ``mu > 0`` (stable principal component pursuit for noisy data, Zhou et al. 2010) the
-    equality becomes a quadratic penalty,
+    with ``lam = 1 / sqrt(max(m, n))`` by default. With ``mu > 0`` (stable principal component
+    pursuit for noisy data, Zhou et al. 2010) the equality becomes a quadratic penalty,
 
     .. math::
 
         \min_{L, S} \|L\|_* + \lambda \|S\|_1 + \tfrac{1}{2\mu} \|L + S - M\|_F^2,
 
     written with one more variable ``r >= ||L + S - M||_F^2`` as the second-order cone
-    ``(r + 1, r - 1, 2 (L + S - M))`` (variables ``(vec L, vec S, t1, t2, r)``, objective
-    ``t1 + lam t2 + r / (2 mu)``).
+    ``(r + 1, r - 1, 2 (L + S - M))`` and ``r / (2 mu)`` in the objective.
+
+    The nuclear norm is always one nuclear-norm cone ``(t1, vec L)``. The l1 term has two forms:
+
+    * ``"orthant"`` (default): ``|S_ij| <= T_ij`` as ``2 mn`` rows of the nonnegative orthant and
+      ``lam sum T`` in the objective; without ``mu`` ``S = M - L`` is eliminated (variables
+      ``(vec L, vec T, t1)``, cones ``l = 2mn`` and one ``nuc``).
+    * ``"ell1"``: one l1-norm cone ``(t2, vec S)`` with ``lam t2`` in the objective, plus
+      ``L + S = M`` in the zero cone (variables ``(vec L, vec S, t1, t2)``): the formulation of
+      Cederberg & Boyd with two spectral cones.
+
+    The orthant form is the faster one here. The l1 cone's epigraph entry ``t2 = ||S||_1`` is by
+    far the largest entry of ``s``, so SCS's relative stopping rule (scaled by ``||s||_inf``)
+    lets the other entries stop early: at ``eps = 1e-4`` the ell1 form needed 250 iterations
+    on a 100 x 50 rank-10 instance and ended 6e-4 above the optimal value, the orthant form 110
+    iterations and 1e-4 above (200 x 100: 250 vs 100 iterations, 3e-3 vs 2e-4).
 
     When ``m < n`` the problem is posed on ``M^T`` (the nuclear-norm cone wants ``m >= n``) and
-    transposed back by ``recover``, which returns ``{"L", "S", "objective", "residual"}`` with the
-    objective evaluated from ``L, S`` and ``residual = ||L + S - M||_F``.
+    transposed back by ``recover``, which returns ``{"L", "S", "objective", "residual"}``. In the
+    exact problem ``S = M - L`` (a feasible point, so ``objective >= `` the optimum) and
+    ``residual`` is ``||L + S - M||_F`` of the solver's own ``(L, S)`` (0 for the orthant form,
+    which has no ``S``); with ``mu`` both come from the solver and the objective is the
+    penalised one.
     """
     if mu is not None and not (mu > 0.0 and math.isfinite(mu)):
         raise ValueError(f"mu must be positive and finite, got {mu}")
+    if formulation not in ("orthant", "ell1"):
+        raise ValueError(f"formulation must be 'orthant' or 'ell1', got {formulation!r}")
     Md, lam_v, transpose = _rpca_data(M, lam)
     m, n = Md.shape
     mn = m * n
     vecM = Md.ravel(order="F")
-    Imn = sp.identity(mn, format="csc")
-    Zmn = sp.csc_matrix((mn, mn))
-    extra = 2 if mu is None else 3  # (t1, t2) or (t1, t2, r)
-    nv = 2 * mn + extra
+    I_ = sp.identity(mn, format="csc")
 
-    def unit(col: int, value: float = -1.0, rows: int = 1) -> sp.csc_matrix:
-        return sp.csc_matrix(([value] * rows, (list(range(rows)), [col] * rows)), shape=(rows, nv))
+    # Column blocks of x, in order; each is (name, width).
+    names = ["L"]
+    if formulation == "ell1" or mu is not None:
+        names.append("S")
+    if formulation == "orthant":
+        names.append("T")
+    names.append("t1")
+    if formulation == "ell1":
+        names.append("t2")
+    if mu is not None:
+        names.append("r")
+    width = {k: (1 if k in ("t1", "t2", "r") else mn) for k in names}
+    start = {}
+    pos = 0
+    for k in names:
+        start[k] = pos
+        pos += width[k]
+    nv = pos
 
-    zcols = sp.csc_matrix((mn, extra))
-    nuc_ell1 = [
-        unit(2 * mn),  # nuc: t1
-        sp.hstack([-Imn, Zmn, zcols]),  # nuc: L
-        unit(2 * mn + 1),  # ell1: t2
-        sp.hstack([Zmn, -Imn, zcols]),  # ell1: S
-    ]
+    def row(blocks: dict[str, Any], height: int) -> sp.csc_matrix:
+        """One block row of A: ``blocks`` maps a column block to its coefficient matrix."""
+        parts = []
+        for k in names:
+            coef = blocks.get(k)
+            if coef is None:
+                parts.append(sp.csc_matrix((height, width[k])))
+            elif isinstance(coef, float):
+                parts.append(sp.csc_matrix(np.full((height, 1), coef)))
+            else:
+                parts.append(coef)
+        return sp.hstack(parts, format="csc")
+
+    rows: list[sp.csc_matrix] = []
+    bs: list[np.ndarray] = []
+    z = l_rows = 0
+    q: tuple[int, ...] = ()
+    if formulation == "ell1" and mu is None:  # z: L + S = M
+        rows.append(row({"L": I_, "S": I_}, mn))
+        bs.append(vecM)
+        z = mn
+    if formulation == "orthant":
+        if mu is None:  # T >= |M - L|: T + L - M >= 0 and T - L + M >= 0
+            rows += [row({"L": -I_, "T": -I_}, mn), row({"L": I_, "T": -I_}, mn)]
+            bs += [-vecM, vecM]
+        else:  # T >= |S|
+            rows += [row({"S": I_, "T": -I_}, mn), row({"S": -I_, "T": -I_}, mn)]
+            bs += [np.zeros(mn), np.zeros(mn)]
+        l_rows = 2 * mn
+    if mu is not None:  # SOC (r + 1, r - 1, 2 (L + S - M))
+        rows += [row({"r": -1.0}, 1), row({"r": -1.0}, 1), row({"L": -2 * I_, "S": -2 * I_}, mn)]
+        bs += [np.array([1.0, -1.0]), -2.0 * vecM]
+        q = (mn + 2,)
+    rows += [row({"t1": -1.0}, 1), row({"L": -I_}, mn)]  # nuc: (t1, L)
+    bs += [np.zeros(1 + mn)]
+    if formulation == "ell1":  # ell1: (t2, S)
+        rows += [row({"t2": -1.0}, 1), row({"S": -I_}, mn)]
+        bs += [np.zeros(1 + mn)]
+    A = sp.vstack(rows, format="csc")
+    b = np.concatenate(bs)
     c = np.zeros(nv)
-    c[2 * mn] = 1.0
-    c[2 * mn + 1] = lam_v
-    if mu is None:
-        A = sp.vstack([sp.hstack([Imn, Imn, zcols])] + nuc_ell1, format="csc")
-        b = np.concatenate((vecM, np.zeros(2 * mn + 2)))
-        cones = ConeSpec(z=mn, nuc_m=(m,), nuc_n=(n,), ell1=(mn,))
+    c[start["t1"]] = 1.0
+    if formulation == "ell1":
+        c[start["t2"]] = lam_v
     else:
-        # SOC (r + 1, r - 1, 2 (L + S - M)): s = b - A x with b = (1, -1, -2 vec M)
-        # (SCS's row order puts the second-order cone before the spectral ones)
-        soc = [unit(2 * mn + 2), unit(2 * mn + 2), sp.hstack([-2 * Imn, -2 * Imn, zcols])]
-        A = sp.vstack(soc + nuc_ell1, format="csc")
-        b = np.concatenate(([1.0, -1.0], -2.0 * vecM, np.zeros(2 * mn + 2)))
-        c[2 * mn + 2] = 1.0 / (2.0 * mu)
-        cones = ConeSpec(q=(mn + 2,), nuc_m=(m,), nuc_n=(n,), ell1=(mn,))
-    return A, b, c, cones, _rpca_recover(Md, lam_v, transpose, mu)
+        c[start["T"] : start["T"] + mn] = lam_v
+    if mu is not None:
+        c[start["r"]] = 1.0 / (2.0 * mu)
+    cones = ConeSpec(
+        z=z,
+        l=l_rows,
+        q=q,
+        nuc_m=(m,),
+        nuc_n=(n,),
+        ell1=(mn,) if formulation == "ell1" else (),
+    )
+    s_start = start.get("S")
+    return A, b, c, cones, _rpca_recover(Md, lam_v, transpose, mu, s_start)
 
 
 def _rpca_data(M: Any, lam: float | None) -> tuple[np.ndarray, float, bool]:
@@ -279,17 +348,26 @@ def _rpca_data(M: Any, lam: float | None) -> tuple[np.ndarray, float, bool]:
     return Md, lam_v, transpose
 
 
-def _rpca_recover(Md: np.ndarray, lam: float, transpose: bool, mu: float | None) -> Recover:
+def _rpca_recover(
+    Md: np.ndarray, lam: float, transpose: bool, mu: float | None, s_start: int | None
+) -> Recover:
     m, n = Md.shape
     mn = m * n
+    vecM = Md.ravel(order="F")
 
     def recover(x: Any, y: Any, s: Any) -> dict[str, Any]:
         xv = _host(x)
         L = xv[:mn].reshape((m, n), order="F")
-        S = xv[mn : 2 * mn].reshape((m, n), order="F")
-        nuc = float(np.sum(np.linalg.svd(L, compute_uv=False)))
-        resid = float(np.linalg.norm(L + S - Md))
-        value = nuc + lam * float(np.sum(np.abs(S)))
+        S_own = None if s_start is None else xv[s_start : s_start + mn]
+        if mu is None:
+            # the feasible point nearest the iterate's L: S = M - L (L + S = M exactly)
+            S = Md - L
+            resid = 0.0 if S_own is None else float(np.linalg.norm(xv[:mn] + S_own - vecM))
+        else:
+            assert S_own is not None
+            S = S_own.reshape((m, n), order="F")
+            resid = float(np.linalg.norm(L + S - Md))
+        value = float(np.sum(np.linalg.svd(L, compute_uv=False))) + lam * float(np.sum(np.abs(S)))
         if mu is not None:
             value += resid**2 / (2.0 * mu)
         if transpose:
@@ -451,8 +529,9 @@ def sdp(C: Any, A_list: list[Any], b: Any) -> Template:
     r"""Standard-form SDP: ``min <C, X>`` s.t. ``<A_i, X> = b_i``, ``X >= 0``.
 
     Variables ``svec X``; cones ``z = len(A_list)``, one PSD cone of order ``n``. ``recover``
-    returns ``{"X", "objective" (``<C, X>``), "y" (the multipliers of the equalities), "Z" (the
-    dual slack ``C - sum y_i A_i``, from the PSD part of ``y``)}``.
+    returns ``{"X" (from the PSD block of ``s``, so exactly PSD; the equalities hold to the
+    primal residual), "objective" (``<C, X>``), "y" (the multipliers of the equalities), "Z"
+    (the dual slack ``C - sum y_i A_i``, from the PSD part of ``y``)}``.
     """
     Cd = _dense(C, "C")
     n = Cd.shape[0]
@@ -477,7 +556,9 @@ def sdp(C: Any, A_list: list[Any], b: Any) -> Template:
     neq = len(A_list)
 
     def recover(x: Any, y: Any, s: Any) -> dict[str, Any]:
-        X = _smat(_host(x), n)
+        # X from the slack's PSD block: exactly PSD (the projection put it there), and equal to
+        # smat(x) up to the primal residual
+        X = _smat(_host(s)[neq:], n)
         yv = _host(y)
         return {
             "X": X,
