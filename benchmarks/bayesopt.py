@@ -46,24 +46,21 @@ Spec: ../shared/BENCHMARKS.md ("Bayesian optimization").
 
 from __future__ import annotations
 
-import os
+import sys
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+from benchmarks.harness import pin_threads
+
+pin_threads(sys.argv[1:])
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import hashlib  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass, field, replace  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any, Protocol  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -73,6 +70,8 @@ import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.optimize import minimize_scalar  # noqa: E402
 from scipy.stats import qmc  # noqa: E402
+
+from benchmarks.harness import code_state, log, machine  # noqa: E402
 
 torch.set_num_threads(1)
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -96,11 +95,6 @@ TARGET_HARTMANN_MAX = 0.1
 TARGET_TPE_RATIO = 0.1
 TARGET_P = 0.05
 TARGET_LATENCY_S = 1.0
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _bo() -> dict[str, Any]:
@@ -859,32 +853,6 @@ def targets(results: list[CaseResult], big_latency: list[float], scaled: bool) -
 # ----------------------------------------------------------------------------- main
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    py = platform.python_version()
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}, Python {py}"
-
-
-def _code_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        head = "?"
-    h = hashlib.sha256()
-    for p in sorted((ROOT / "workers" / "solvers" / "bayesopt").glob("*.py")):
-        h.update(p.read_bytes())
-    return f"git HEAD {head}, workers/solvers/bayesopt/*.py sha256 {h.hexdigest()[:12]}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", choices=("quick", "full"), default="quick")
@@ -918,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    code_state = _code_state()  # at the start: the engine's files may change during a long run
+    state = code_state("bayesopt")  # at the start: the engine's files may change during a long run
     warm_up(methods)
     results = []
     for case in cases:
@@ -937,10 +905,10 @@ def main(argv: list[str] | None = None) -> int:
     out: list[str] = []
     cmd = " ".join(["python -m benchmarks.bayesopt", *(sys.argv[1:] if argv is None else argv)])
     out.append(f"Command: `{cmd}`")
-    out.append(f"Run on {when}. Machine: {_machine()}. BLAS/OpenMP/torch threads: 1.")
+    out.append(f"Run on {when}. Machine: {machine()}. BLAS/OpenMP/torch threads: 1.")
     out.append(
         f"numpy {np.__version__}, scipy {scipy.__version__}, optuna {optuna.__version__}, "
-        f"torch {torch.__version__}, botorch {botorch.__version__}; {code_state}."
+        f"torch {torch.__version__}, botorch {botorch.__version__}; {state}."
     )
     out.append(
         f"Seeds 0..{seeds - 1} (paired), optimum shift {SHIFT:g} of the range per seed; regret "

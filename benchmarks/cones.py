@@ -70,35 +70,21 @@ from __future__ import annotations
 import os
 import sys
 
+from benchmarks.harness import pin_threads
 
-def _threads_from_argv(argv: list[str]) -> str:
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "1"
-
-
-_THREADS = _threads_from_argv(sys.argv[1:])
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = _THREADS
+pin_threads(sys.argv[1:])
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import gc  # noqa: E402
 import glob  # noqa: E402
-import hashlib  # noqa: E402
 import importlib.machinery  # noqa: E402
 import importlib.util  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import cvxpy as cp  # noqa: E402
@@ -106,6 +92,13 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import scs  # noqa: E402
 
+from benchmarks.harness import (  # noqa: E402
+    code_state,
+    fmt_e,
+    log,
+    machine,
+    timed,
+)
 from workers.solvers.conic.cones import ConeSpec, project_cone, svec  # noqa: E402
 from workers.solvers.conic.scs import solve_conic  # noqa: E402
 from workers.solvers.conic.templates import (  # noqa: E402
@@ -118,7 +111,8 @@ from workers.solvers.monitor import Monitor  # noqa: E402
 from workers.solvers.result import SolverStatus  # noqa: E402
 
 SEED = 20250
-ROOT = Path(__file__).resolve().parents[1]
+
+
 MAX_ITER = 100_000
 TARGET_PROJ_RATIO = 1.1
 TARGET_SPEEDUP = 5.0  # vs cvxpy+SCS total, design and robust PCA, at 1e-4
@@ -130,17 +124,6 @@ RPCA_RANK = 10
 RPCA_DENSITY = 0.05
 GRAPH_K = 10
 GRAPH_P = 0.1
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    gc.collect()
-    t0 = time.perf_counter()
-    res = fn()
-    return res, time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------- projections
@@ -456,9 +439,9 @@ class Outcome:
 
 
 def solve_ours(inst: Instance, eps: float, cap: float) -> Outcome:
-    (A, b, c, K, rec), build = _timed(inst.template)
+    (A, b, c, K, rec), build = timed(inst.template)
     mon = Monitor(time_limit_s=cap, trace_every=10**9)
-    res, el = _timed(
+    res, el = timed(
         lambda: solve_conic(
             A, b, c, K, eps_abs=eps, eps_rel=eps, eps_infeas=1e-7, max_iter=MAX_ITER, monitor=mon
         )
@@ -555,7 +538,7 @@ def _scs_cone_dict(K: ConeSpec) -> dict[str, Any]:
 def solve_spectral(inst: Instance, eps: float, cap: float, spectral: SpectralSCS) -> Outcome:
     A, b, c, K, rec = inst.template()
     cone = _scs_cone_dict(K)
-    out, el = _timed(
+    out, el = timed(
         lambda: _spectral_call(
             spectral.module, A, b, c, cone, eps, max_iters=MAX_ITER, time_limit_secs=cap
         )
@@ -777,10 +760,6 @@ def _fmt_r(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.2f}"
 
 
-def _fmt_e(x: float) -> str:
-    return "-" if math.isnan(x) else f"{x:.1e}"
-
-
 def _med(xs: list[float]) -> float:
     xs = [x for x in xs if not math.isnan(x)]
     return float(np.median(xs)) if xs else math.nan
@@ -906,10 +885,10 @@ def family_tables(
             else:
                 obj_mark = "n/a (no reference)"
             acc.append(
-                f"| {size} | {eps:g} | {ref_cell} | {_fmt_e(errs['ours'])}"
-                f" | {_fmt_e(errs['SCS-spectral'])} | {_fmt_e(errs['cvxpy+SCS'])}"
-                f" | {_fmt_e(resid['ours'])} | {_fmt_e(resid['SCS-spectral'])}"
-                f" | {_fmt_e(resid['cvxpy+SCS'])} | {obj_mark} |"
+                f"| {size} | {eps:g} | {ref_cell} | {fmt_e(errs['ours'])}"
+                f" | {fmt_e(errs['SCS-spectral'])} | {fmt_e(errs['cvxpy+SCS'])}"
+                f" | {fmt_e(resid['ours'])} | {fmt_e(resid['SCS-spectral'])}"
+                f" | {fmt_e(resid['cvxpy+SCS'])} | {obj_mark} |"
             )
     return times, acc, verdicts
 
@@ -933,39 +912,6 @@ def objective_table(fam: Family, results: list[InstanceResult], tols: list[float
 
 
 # ----------------------------------------------------------------------------- main
-
-
-def _machine() -> str:
-    mem = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 2**20:.0f} GiB RAM"
-    except OSError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    py = platform.python_version()
-    return f"{os.cpu_count()} cores ({cpu}), {mem}, {platform.system()}, Python {py}"
-
-
-def _code_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        head = "?"
-    h = hashlib.sha256()
-    for p in sorted((ROOT / "workers" / "solvers" / "conic").glob("*.py")):
-        h.update(p.read_bytes())
-    return f"git HEAD {head}, workers/solvers/conic/*.py sha256 {h.hexdigest()[:12]}"
 
 
 def warm_up(spectral: SpectralSCS) -> None:
@@ -1029,13 +975,13 @@ def main(argv: list[str] | None = None) -> int:
     cmd = " ".join(["python -m benchmarks.cones", *(sys.argv[1:] if argv is None else argv)])
     out.append(f"Command: `{cmd}`")
     out.append(
-        f"Run on {when}. Machine: {_machine()}."
+        f"Run on {when}. Machine: {machine()}."
         f" BLAS/OpenMP threads: {os.environ['OPENBLAS_NUM_THREADS']}."
     )
     spec_version = spectral.version if spectral.module is not None else spectral.reason
     out.append(
         f"numpy {np.__version__}, cvxpy {cp.__version__}, SCS (standard cones, via cvxpy)"
-        f" {scs.__version__}, SCS-spectral {spec_version}; {_code_state()}."
+        f" {scs.__version__}, SCS-spectral {spec_version}; {code_state('conic')}."
     )
     out.append(
         f"Seeds {seeds}; repeats {repeats} (median; runs > {CFG.repeat_limit:g} s run once);"

@@ -53,33 +53,17 @@ from __future__ import annotations
 import os
 import sys
 
+from benchmarks.harness import pin_threads
 
-def _threads_from_argv(argv: list[str]) -> str:
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "1"
-
-
-_THREADS = _threads_from_argv(sys.argv[1:])
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = _THREADS
+pin_threads(sys.argv[1:])
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import gc  # noqa: E402
-import hashlib  # noqa: E402
 import math  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -89,6 +73,17 @@ import regot  # noqa: E402
 from scipy.ndimage import gaussian_filter  # noqa: E402
 from scipy.special import xlogy  # noqa: E402
 
+from benchmarks.harness import (  # noqa: E402
+    code_state,
+    fmt_e,
+    fmt_ratio,
+    fmt_time,
+    log,
+    machine,
+    ratio,
+    run_forked,
+    timed,
+)
 from workers.solvers.monitor import Monitor  # noqa: E402
 from workers.solvers.ot import exact_ot, sinkhorn_log, sinkhorn_newton_sparse  # noqa: E402
 from workers.solvers.result import SolverStatus  # noqa: E402
@@ -101,11 +96,6 @@ TARGET_EXACT_RTOL = 1e-9
 TARGET_EPS = 3e-3  # the POT ratios are targets at eps <= this
 SPLR_MAX_ITER = 1_000_000  # bounded by the time cap instead (see forked)
 SEED = 20241
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- instances
@@ -288,13 +278,6 @@ class Config:
 CFG = Config()
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    gc.collect()
-    t0 = time.perf_counter()
-    res = fn()
-    return res, time.perf_counter() - t0
-
-
 def _monitor(cap: float) -> Monitor:
     return Monitor(time_limit_s=cap, trace_every=10**9)
 
@@ -325,7 +308,7 @@ def _ours_outcome(res: Any, elapsed: float) -> Outcome:
 
 def solve_sns(inst: Instance, tol: float, cap: float) -> Outcome:
     mon = _monitor(cap)
-    res, el = _timed(
+    res, el = timed(
         lambda: sinkhorn_newton_sparse(
             inst.a, inst.b, inst.C, inst.eps, tol=tol, max_iter=10**7, monitor=mon
         )
@@ -335,7 +318,7 @@ def solve_sns(inst: Instance, tol: float, cap: float) -> Outcome:
 
 def solve_ours_sinkhorn(inst: Instance, tol: float, cap: float, scaling: bool) -> Outcome:
     mon = _monitor(cap)
-    res, el = _timed(
+    res, el = timed(
         lambda: sinkhorn_log(
             inst.a,
             inst.b,
@@ -388,7 +371,7 @@ def _pot_call(
         counter = _InnerCounter()
         if method == "sinkhorn_epsilon_scaling":
             with counter:
-                (P, lg), el = _timed(
+                (P, lg), el = timed(
                     lambda: ot.sinkhorn(
                         inst.a,
                         inst.b,
@@ -402,7 +385,7 @@ def _pot_call(
                     )
                 )
         else:
-            (P, lg), el = _timed(
+            (P, lg), el = timed(
                 lambda: ot.sinkhorn(
                     inst.a,
                     inst.b,
@@ -445,7 +428,7 @@ def solve_pot(inst: Instance, method: str, stop: float, max_iter: int) -> Outcom
 def solve_regot(inst: Instance, which: str, tol: float, max_iter: int) -> Outcome:
     fn = regot.sinkhorn_ssns if which == "ssns" else regot.sinkhorn_splr
     with np.errstate(all="ignore"):
-        res, el = _timed(lambda: fn(inst.CF, inst.a, inst.b, inst.eps, tol=tol, max_iter=max_iter))
+        res, el = timed(lambda: fn(inst.CF, inst.a, inst.b, inst.eps, tol=tol, max_iter=max_iter))
     niter = int(res.niter)
     capped = niter >= max_iter
     return Outcome(
@@ -457,37 +440,18 @@ def solve_regot(inst: Instance, which: str, tol: float, max_iter: int) -> Outcom
     )
 
 
-def _child(fn: Callable[[], Outcome], conn: Any) -> None:
-    try:
-        conn.send(("ok", fn()))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 def forked(fn: Callable[[], Outcome], timeout: float) -> Outcome:
     """``fn()`` in a forked child (same data, copy-on-write), killed after ``timeout`` s: for the
     solvers whose time no iteration cap bounds (regot's SPLR, whose cost per iteration grows as
     it runs; POT's stabilized Sinkhorn and epsilon scaling, which may absorb, i.e. recompute the
     kernel, at every iteration). The time is measured in the child, around the solver call
     only."""
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, send))
-    proc.start()
-    send.close()
-    if recv.poll(timeout):
-        kind, payload = recv.recv()
-        proc.join()
-        if kind != "ok":
-            raise RuntimeError(payload)
-        return payload
-    proc.kill()
-    proc.join()
-    return Outcome(
-        None, timeout, 0, capped=True, killed=True, note=f"killed at {timeout:g} s (no plan)"
-    )
+    out = run_forked(fn, timeout)
+    if out is None:
+        return Outcome(
+            None, timeout, 0, capped=True, killed=True, note=f"killed at {timeout:g} s (no plan)"
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------- timing probes
@@ -507,7 +471,7 @@ def per_iteration_time(inst: Instance, method: str) -> float:
     for k in (k1, k2):
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            _, el = _timed(
+            _, el = timed(
                 lambda k=k: ot.sinkhorn(
                     inst.a,
                     inst.b,
@@ -674,16 +638,6 @@ class InstanceResult:
     runs: dict[str, MethodRun]
 
 
-def _fmt_time(x: float) -> str:
-    if not math.isfinite(x):
-        return "-"
-    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
-
-
-def _fmt_e(x: float) -> str:
-    return "NaN" if not math.isfinite(x) else f"{x:.1e}"
-
-
 def run_instance(
     inst: Instance,
     methods: list[Method],
@@ -710,11 +664,11 @@ def run_instance(
                     run.times.append(out.time)
                 else:  # a repeat that misses: record it, keep the successful first time
                     run.note = (run.note + "; " if run.note else "") + (
-                        f"repeat {rep + 1} missed: err {_fmt_e(ev.err)}"
+                        f"repeat {rep + 1} missed: err {fmt_e(ev.err)}"
                     )
             log(
-                f"   r{rep + 1} {meth.name:32s} {run.outcome:12s} t={_fmt_time(run.time)} "
-                f"it={run.iterations} err={_fmt_e(run.err)} {run.note}"
+                f"   r{rep + 1} {meth.name:32s} {run.outcome:12s} t={fmt_time(run.time)} "
+                f"it={run.iterations} err={fmt_e(run.err)} {run.note}"
             )
     key_base = (inst.family, inst.eps)
     for name, run in runs.items():
@@ -807,22 +761,12 @@ def _first_run(
         if run.outcome in ("ok", "NaN") or out.capped or out.numerical:
             return
         if idx + 1 < len(settings) and spent < CFG.cap / 3:
-            log(f"   {meth.name}: {label} gave err {_fmt_e(ev.err)}, trying a tighter setting")
+            log(f"   {meth.name}: {label} gave err {fmt_e(ev.err)}, trying a tighter setting")
             continue
         return
 
 
 # ----------------------------------------------------------------------------- reporting
-
-
-def _ratio(x: float, y: float) -> float:
-    return x / y if (math.isfinite(x) and math.isfinite(y) and y > 0) else math.nan
-
-
-def _fmt_ratio(r: float, bound: bool = False) -> str:
-    if not math.isfinite(r):
-        return "-"
-    return ("< " if bound else "") + (f"{r:.3f}" if r < 10 else f"{r:.1f}")
 
 
 def results_table(results: list[InstanceResult]) -> list[str]:
@@ -842,7 +786,7 @@ def results_table(results: list[InstanceResult]) -> list[str]:
             if run.outcome == "skipped":
                 t, nr, its = "-", "0", "-"
             else:
-                t = _fmt_time(run.time)
+                t = fmt_time(run.time)
                 if not run.reached:
                     t = f"({t})"
                 nr = str(len(run.times))
@@ -852,8 +796,8 @@ def results_table(results: list[InstanceResult]) -> list[str]:
             outcome = run.outcome if not run.note else f"{run.outcome}: {run.note}"
             lines.append(
                 f"| {inst.label} | {inst.eps:.3g} | {run.method} | {run.setting} | {t} | {nr} |"
-                f" {its} | {_fmt_e(run.err) if run.outcome != 'skipped' else '-'} |"
-                f" {_fmt_e(gap) if run.outcome != 'skipped' else '-'} | {outcome} |"
+                f" {its} | {fmt_e(run.err) if run.outcome != 'skipped' else '-'} |"
+                f" {fmt_e(gap) if run.outcome != 'skipped' else '-'} | {outcome} |"
             )
     return lines
 
@@ -886,14 +830,15 @@ def ratios_table(results: list[InstanceResult]) -> list[str]:
             continue
         pt, pt_bound = _best_pot(res.runs, "time")
         pi, pi_bound = _best_pot(res.runs, "iterations")
+        t_bound, i_bound = ("< " if pt_bound else ""), ("< " if pi_bound else "")
         sns_ok = sns.reached
-        t_ratio = _ratio(sns.time, pt.time) if (pt and sns_ok) else math.nan
+        t_ratio = ratio(sns.time, pt.time) if (pt and sns_ok) else math.nan
         i_ratio = (
-            _ratio(float(sns.iterations or 0), float(pi.iterations or 0))
+            ratio(float(sns.iterations or 0), float(pi.iterations or 0))
             if (pi and sns_ok)
             else math.nan
         )
-        s_ratio = _ratio(sns.time, ssns.time) if (ssns and ssns.reached and sns_ok) else math.nan
+        s_ratio = ratio(sns.time, ssns.time) if (ssns and ssns.reached and sns_ok) else math.nan
         verdicts = []
         if not sns_ok:
             verdicts.append(f"SNS {sns.outcome}: MISS")
@@ -914,17 +859,15 @@ def ratios_table(results: list[InstanceResult]) -> list[str]:
                 verdicts.append(f"<= 1.0x ssns: {'PASS' if ok else 'MISS'}")
             else:
                 verdicts.append(f"ssns {ssns.outcome}: PASS")
-        pot_t = (
-            f"{'> ' if pt_bound else ''}{_fmt_time(pt.time)} ({pt.method[4:]})" if pt else "none"
-        )
+        pot_t = f"{'> ' if pt_bound else ''}{fmt_time(pt.time)} ({pt.method[4:]})" if pt else "none"
         pot_i = f"{'> ' if pi_bound else ''}{pi.iterations} ({pi.method[4:]})" if pi else "none"
         lines.append(
             f"| {inst.label} | {inst.eps:.3g} |"
-            f" {_fmt_time(sns.time) if sns_ok else '(' + _fmt_time(sns.time) + ')'} |"
-            f" {sns.iterations} | {pot_t} | {pot_i} | {_fmt_ratio(t_ratio, pt_bound)} |"
-            f" {_fmt_ratio(i_ratio, pi_bound)} |"
-            f" {_fmt_time(ssns.time) if ssns and ssns.reached else (ssns.outcome if ssns else '-')}"
-            f" | {_fmt_ratio(s_ratio)} | {'; '.join(verdicts)} |"
+            f" {fmt_time(sns.time) if sns_ok else '(' + fmt_time(sns.time) + ')'} |"
+            f" {sns.iterations} | {pot_t} | {pot_i} | {fmt_ratio(t_ratio, t_bound)} |"
+            f" {fmt_ratio(i_ratio, i_bound)} |"
+            f" {fmt_time(ssns.time) if ssns and ssns.reached else (ssns.outcome if ssns else '-')}"
+            f" | {fmt_ratio(s_ratio)} | {'; '.join(verdicts)} |"
         )
     return lines
 
@@ -939,7 +882,7 @@ def reference_table(results: list[InstanceResult]) -> list[str]:
         r = res.ref
         lines.append(
             f"| {res.inst.label} | {res.inst.eps:.3g} | {r.source} | {r.obj:.12e} |"
-            f" {_fmt_e(r.sns_err)} | {_fmt_e(r.ssns_err)} | {_fmt_e(r.cross_rel)} |"
+            f" {fmt_e(r.sns_err)} | {fmt_e(r.ssns_err)} | {fmt_e(r.cross_rel)} |"
         )
     return lines
 
@@ -964,7 +907,7 @@ def underflow_table(results: list[InstanceResult]) -> list[str]:
                 verdict = "info"
             lines.append(
                 f"| {res.inst.label} | {res.inst.eps:.3g} | {run.method} |"
-                f" {'yes' if finite else 'no'} | {_fmt_e(run.err)} | {verdict} |"
+                f" {'yes' if finite else 'no'} | {fmt_e(run.err)} | {verdict} |"
             )
     return lines
 
@@ -983,57 +926,24 @@ def exact_table(cases: list[Instance], repeats: int) -> list[str]:
         for _ in range(repeats):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                c, el = _timed(lambda i=inst: ot.emd2(i.a, i.b, i.C, numItermax=1_000_000))
+                c, el = timed(lambda i=inst: ot.emd2(i.a, i.b, i.C, numItermax=1_000_000))
             t_emd.append(el)
             cost_emd = float(c)
-            res, el = _timed(lambda i=inst: exact_ot(i.a, i.b, i.C))
+            res, el = timed(lambda i=inst: exact_ot(i.a, i.b, i.C))
             t_ours.append(el)
             cost_ours = float(res.solution["transport_cost"])
             status = res.status.value
         rel = abs(cost_ours - cost_emd) / max(abs(cost_emd), 1e-300)
         lines.append(
             f"| {inst.cost_key} | {inst.n} | {cost_emd:.15e} | {cost_ours:.15e} | {rel:.1e} |"
-            f" {status} | {_fmt_time(float(np.median(t_emd)))} |"
-            f" {_fmt_time(float(np.median(t_ours)))} |"
+            f" {status} | {fmt_time(float(np.median(t_emd)))} |"
+            f" {fmt_time(float(np.median(t_ours)))} |"
             f" {'PASS' if rel <= TARGET_EXACT_RTOL else 'MISS'} |"
         )
     return lines
 
 
 # ----------------------------------------------------------------------------- main
-
-
-def _machine() -> str:
-    mem = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 2**20:.0f} GiB RAM"
-    except OSError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    py = platform.python_version()
-    return f"{os.cpu_count()} cores ({cpu}), {mem}, {platform.system()}, Python {py}"
-
-
-def _code_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        head = "?"
-    h = hashlib.sha256()
-    for p in sorted((ROOT / "workers" / "solvers" / "ot").glob("*.py")):
-        h.update(p.read_bytes())
-    return f"git HEAD {head}, workers/solvers/ot/*.py sha256 {h.hexdigest()[:12]}"
 
 
 def _regot_version() -> str:
@@ -1111,11 +1021,12 @@ def main(argv: list[str] | None = None) -> int:
     cmd = " ".join(["python -m benchmarks.ot", *(sys.argv[1:] if argv is None else argv)])
     out.append(f"Command: `{cmd}`")
     out.append(
-        f"Run on {when}. Machine: {_machine()}."
+        f"Run on {when}. Machine: {machine()}."
         f" BLAS/OpenMP threads: {os.environ['OPENBLAS_NUM_THREADS']}."
     )
     out.append(
-        f"numpy {np.__version__}, POT {ot.__version__}, regot {_regot_version()}; {_code_state()}."
+        f"numpy {np.__version__}, POT {ot.__version__}, regot {_regot_version()};"
+        f" {code_state('ot')}."
     )
     out.append(
         f"Repeats {repeats} (median; runs > {CFG.repeat_limit:g} s or not reaching 1e-8 run once);"

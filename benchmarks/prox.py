@@ -69,44 +69,40 @@ from __future__ import annotations
 import os
 import sys
 
+from benchmarks.harness import pin_threads
 
-def _threads_from_argv(argv: list[str]) -> str:
-    for i, arg in enumerate(argv):
-        if arg == "--threads" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--threads="):
-            return arg.split("=", 1)[1]
-    return "1"
-
-
-_THREADS = _threads_from_argv(sys.argv[1:])
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ[_var] = _THREADS
+pin_threads(sys.argv[1:])
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
-import gc  # noqa: E402
-import hashlib  # noqa: E402
 import inspect  # noqa: E402
 import math  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from importlib.metadata import version as _pkg_version  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy.signal import lfilter  # noqa: E402
 
+from benchmarks.harness import (  # noqa: E402
+    code_state,
+    fmt_e,
+    fmt_ratio,
+    fmt_time,
+    log,
+    machine,
+    ratio,
+    run_forked,
+    timed,
+)
 from workers.solvers.monitor import Monitor  # noqa: E402
 
 SEED = 20250
-ROOT = Path(__file__).resolve().parents[1]
+
+
 RHO = 0.6
 SNR = 3.0
 DENSITY = 0.2
@@ -150,10 +146,6 @@ CVXPY_SCALE = {
         "constrained": 1.0,
     },
 }
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- evaluator
@@ -608,42 +600,15 @@ class Outcome:
     dual: Any = None  # TV: a dual point, when a solver returns one
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    gc.collect()
-    t0 = time.perf_counter()
-    res = fn()
-    return res, time.perf_counter() - t0
-
-
-def _child(fn: Callable[[], Outcome], conn: Any) -> None:
-    try:
-        conn.send(("ok", fn()))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 def forked(fn: Callable[[], Outcome], timeout: float) -> Outcome:
     """``fn()`` in a forked child (same data, copy-on-write), killed after ``timeout`` s. The
     time is measured in the child, around the solver call only."""
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, send))
-    proc.start()
-    send.close()
-    if recv.poll(timeout):
-        try:
-            kind, payload = recv.recv()
-        except EOFError:
-            kind, payload = "error", "child died without a result"
-        proc.join()
-        if kind != "ok":
-            raise RuntimeError(payload)
-        return payload
-    proc.kill()
-    proc.join()
-    return Outcome(None, timeout, note=f"killed at {timeout:g} s", capped=True, killed=True)
+    out = run_forked(fn, timeout)
+    return (
+        Outcome(None, timeout, note=f"killed at {timeout:g} s", capped=True, killed=True)
+        if out is None
+        else out
+    )
 
 
 # --- ours
@@ -663,7 +628,7 @@ def _ours(
 
     if _accepts(fn, "monitor"):
         kw["monitor"] = Monitor(time_limit_s=cap, trace_every=10**9)
-    res, el = _timed(lambda: fn(*args, tol=tol, max_iter=1_000_000, **kw))
+    res, el = timed(lambda: fn(*args, tol=tol, max_iter=1_000_000, **kw))
     status = res.status
     cert = res.certificate
     reported = math.nan
@@ -726,7 +691,7 @@ def ours_solve(inst: Instance, tol: float, cap: float) -> Outcome:
 def _caught(fn: Callable[[], Any]) -> tuple[Any, float, str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res, el = _timed(fn)
+        res, el = timed(fn)
     notes = sorted({type(w.message).__name__ for w in caught if "onvergence" in str(w.category)})
     return res, el, ", ".join(notes)
 
@@ -799,7 +764,7 @@ def skimage_solve(inst: Instance, iterations: int) -> Outcome:
     d = inst.data
     # eps = 0: exactly ``iterations`` steps (its own energy test stops erratically below ~1e-9:
     # its energy is not the objective and its differences drown in rounding)
-    x, el = _timed(
+    x, el = timed(
         lambda: denoise_tv_chambolle(d["y"], weight=d["lam"], eps=0.0, max_num_iter=iterations)
     )
     return Outcome(np.asarray(x), el)
@@ -1030,16 +995,6 @@ class Config:
 CFG = Config()
 
 
-def _fmt_time(x: float) -> str:
-    if not math.isfinite(x):
-        return "-"
-    return f"{x:.4f}" if x < 0.1 else (f"{x:.3f}" if x < 10 else f"{x:.1f}")
-
-
-def _fmt_e(x: float) -> str:
-    return "-" if not math.isfinite(x) else f"{x:.1e}"
-
-
 @dataclass
 class InstanceResult:
     inst: Instance
@@ -1092,7 +1047,7 @@ def _calibrate(
                 ev = inst.evaluate(out.x) if not out.killed else _bad()
                 cache[key] = (out, ev)
                 log(
-                    f"   {meth.name:20s} {label:14s} t={_fmt_time(out.time)} gap={_fmt_e(ev.gap)}"
+                    f"   {meth.name:20s} {label:14s} t={fmt_time(out.time)} gap={fmt_e(ev.gap)}"
                     f" {out.note}"
                 )
             run.setting, run.index = label, idx
@@ -1118,7 +1073,7 @@ def _calibrate(
                 run.capped, run.cap_time = True, out.time
                 run.gap = best_gap
                 run.times = []
-                stop_all = f"killed at the {CFG.cap:g} s cap (best gap {_fmt_e(best_gap)})"
+                stop_all = f"killed at the {CFG.cap:g} s cap (best gap {fmt_e(best_gap)})"
                 run.note = stop_all
                 break
             if meth.kind == "cvxpy":
@@ -1133,7 +1088,7 @@ def _calibrate(
             run.outcome = "not reached"
             if out.capped and out.time >= 0.9 * CFG.cap:
                 run.capped, run.cap_time = True, out.time
-                stop_all = f"hit the {CFG.cap:g} s cap (best gap {_fmt_e(best_gap)})"
+                stop_all = f"hit the {CFG.cap:g} s cap (best gap {fmt_e(best_gap)})"
                 run.note = (run.note + "; " if run.note else "") + stop_all
                 break
             if spent > CFG.calib_budget:
@@ -1192,12 +1147,12 @@ def run_instance(inst: Instance, targets: list[float], repeats: int) -> Instance
                         r.solver_times.append(out.solver_time)
                     else:
                         r.note = (r.note + "; " if r.note else "") + (
-                            f"repeat {rep + 1} missed: gap {_fmt_e(ev.gap)}"
+                            f"repeat {rep + 1} missed: gap {fmt_e(ev.gap)}"
                         )
     for r in runs.values():
         log(
-            f"   {r.method:20s} target {_fmt_e(r.target):8s} {r.outcome:12s} {r.setting:14s}"
-            f" t={_fmt_time(r.time)} ({len(r.times)} runs) gap={_fmt_e(r.gap)} {r.note}"
+            f"   {r.method:20s} target {fmt_e(r.target):8s} {r.outcome:12s} {r.setting:14s}"
+            f" t={fmt_time(r.time)} ({len(r.times)} runs) gap={fmt_e(r.gap)} {r.note}"
         )
     return InstanceResult(inst, runs, targets)
 
@@ -1243,16 +1198,6 @@ def tv_reference(inst: Instance, dual_iterations: int) -> None:
 # ----------------------------------------------------------------------------- reporting
 
 
-def _ratio(x: float, y: float) -> float:
-    return x / y if (math.isfinite(x) and math.isfinite(y) and y > 0) else math.nan
-
-
-def _fmt_ratio(r: float, bound: str = "") -> str:
-    if not math.isfinite(r):
-        return "-"
-    return bound + (f"{r:.3f}" if r < 10 else f"{r:.1f}")
-
-
 def results_table(results: list[InstanceResult]) -> list[str]:
     lines = [
         "| instance | target gap | method | setting | time (s) | runs | gap reached |"
@@ -1261,10 +1206,10 @@ def results_table(results: list[InstanceResult]) -> list[str]:
     ]
     for res in results:
         for run in res.runs.values():
-            t = _fmt_time(run.time)
+            t = fmt_time(run.time)
             if not run.reached:
-                t = f"(> {_fmt_time(run.cap_time)})" if math.isfinite(run.cap_time) else "-"
-            tgt = "defaults" if run.target == DEFAULTS else _fmt_e(run.target)
+                t = f"(> {fmt_time(run.cap_time)})" if math.isfinite(run.cap_time) else "-"
+            tgt = "defaults" if run.target == DEFAULTS else fmt_e(run.target)
             extra = ""
             if run.method.startswith("cvxpy") and run.solver_times:
                 st = (
@@ -1272,12 +1217,12 @@ def results_table(results: list[InstanceResult]) -> list[str]:
                     if any(math.isfinite(s) for s in run.solver_times)
                     else math.nan
                 )
-                extra = f"solver time {_fmt_time(st)} s"
+                extra = f"solver time {fmt_time(st)} s"
             note = "; ".join(s for s in (run.note, extra) if s)
             outcome = run.outcome if not note else f"{run.outcome}: {note}"
             lines.append(
                 f"| {res.inst.label} | {tgt} | {run.method} | {run.setting} | {t} |"
-                f" {len(run.times)} | {_fmt_e(run.gap)} | {run.obj:.10e} | {outcome} |"
+                f" {len(run.times)} | {fmt_e(run.gap)} | {run.obj:.10e} | {outcome} |"
             )
     return lines
 
@@ -1309,12 +1254,12 @@ def ratios(results: list[InstanceResult], verdicts: list[Verdict]) -> list[str]:
                     continue
                 bound = ""
                 if ref.reached:
-                    r = _ratio(ours.time, ref.time)
-                    ref_t = _fmt_time(ref.time)
+                    r = ratio(ours.time, ref.time)
+                    ref_t = fmt_time(ref.time)
                 elif math.isfinite(ref.cap_time):
-                    r = _ratio(ours.time, ref.cap_time)
+                    r = ratio(ours.time, ref.cap_time)
                     bound = "< "
-                    ref_t = f"> {_fmt_time(ref.cap_time)}"
+                    ref_t = f"> {fmt_time(ref.cap_time)}"
                 else:
                     r = math.nan
                     ref_t = ref.outcome
@@ -1328,18 +1273,18 @@ def ratios(results: list[InstanceResult], verdicts: list[Verdict]) -> list[str]:
                 elif bound:
                     verdict = "PASS" if r <= tg[0] else "? (ref not reached, bound only)"
                 elif ref.outcome == "not reached":
-                    verdict = f"PASS (ref not reached, best gap {_fmt_e(ref.gap)})"
+                    verdict = f"PASS (ref not reached, best gap {fmt_e(ref.gap)})"
                 else:
                     verdict = f"- (ref {ref.outcome})"
                 if not ours.reached:
                     r = math.nan
                 if tg is not None:
                     verdicts.append(Verdict(fam, res.inst.label, target, name, r, verdict))
-                ours_t = _fmt_time(ours.time) if ours.reached else f"({ours.outcome})"
+                ours_t = fmt_time(ours.time) if ours.reached else f"({ours.outcome})"
                 lines.append(
-                    f"| {res.inst.label} | {_fmt_e(target)} | {ours_t} | {_fmt_e(ours.gap)} |"
-                    f" {name} | {ref.setting} | {ref_t} | {_fmt_e(ref.gap)} |"
-                    f" {_fmt_ratio(r, bound)} | {tg[1] if tg else '-'} | {verdict} |"
+                    f"| {res.inst.label} | {fmt_e(target)} | {ours_t} | {fmt_e(ours.gap)} |"
+                    f" {name} | {ref.setting} | {ref_t} | {fmt_e(ref.gap)} |"
+                    f" {fmt_ratio(r, bound)} | {tg[1] if tg else '-'} | {verdict} |"
                 )
     return lines
 
@@ -1360,8 +1305,8 @@ def clarabel_table(results: list[InstanceResult]) -> list[str]:
         any_row = True
         rel = (ours.obj - cl.obj) / abs(cl.obj) if math.isfinite(cl.obj) else math.nan
         lines.append(
-            f"| {res.inst.label} | {cl.obj:.10e} | {_fmt_e(cl.gap)} | {ours.obj:.10e} |"
-            f" {rel:.1e} | {_fmt_e(scs.gap) if scs else '-'} |"
+            f"| {res.inst.label} | {cl.obj:.10e} | {fmt_e(cl.gap)} | {ours.obj:.10e} |"
+            f" {rel:.1e} | {fmt_e(scs.gap) if scs else '-'} |"
         )
     return lines if any_row else []
 
@@ -1379,7 +1324,7 @@ def summary_table(verdicts: list[Verdict]) -> list[str]:
         npass = sum(v.verdict.startswith("PASS") for v in vs)
         nmiss = sum(v.verdict.startswith("MISS") for v in vs)
         finite = [v.ratio for v in vs if math.isfinite(v.ratio)]
-        worst = _fmt_ratio(max(finite)) if finite else "-"
+        worst = fmt_ratio(max(finite)) if finite else "-"
         lines.append(
             f"| {TITLES[fam]} | {ref} | {tg[1] if tg else '-'} | {npass} | {nmiss} | {worst} |"
         )
@@ -1387,38 +1332,6 @@ def summary_table(verdicts: list[Verdict]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- main
-
-
-def _machine() -> str:
-    mem = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 2**20:.0f} GiB RAM"
-    except OSError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), {mem}, Python {platform.python_version()}"
-
-
-def _code_state() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        head = "?"
-    h = hashlib.sha256()
-    for p in sorted((ROOT / "workers" / "solvers" / "prox").glob("*.py")):
-        h.update(p.read_bytes())
-    return f"git HEAD {head}, workers/solvers/prox/*.py sha256 {h.hexdigest()[:12]}"
 
 
 def _versions() -> str:
@@ -1571,10 +1484,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd = " ".join(["python -m benchmarks.prox", *(sys.argv[1:] if argv is None else argv)])
     out.append(f"Command: `{cmd}`")
     out.append(
-        f"Run on {when}. Machine: {_machine()}. BLAS/OpenMP/numba threads:"
+        f"Run on {when}. Machine: {machine()}. BLAS/OpenMP/numba threads:"
         f" {os.environ['OPENBLAS_NUM_THREADS']}."
     )
-    out.append(f"{_versions()}; {_code_state()}.")
+    out.append(f"{_versions()}; {code_state('prox')}.")
     out.append(
         f"Tier {args.tier}, scale {args.scale:g}; repeats {repeats} (median; runs >"
         f" {CFG.repeat_limit:g} s run once); per-run cap {CFG.cap:g} s; target relative gaps"
