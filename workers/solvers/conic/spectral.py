@@ -50,6 +50,7 @@ import numpy as np
 from scipy.linalg import get_lapack_funcs
 
 from workers.solvers.backend import array_namespace, to_numpy
+from workers.solvers.conic._log_kernels import log_newton
 
 __all__ = [
     "LogConeState",
@@ -502,6 +503,7 @@ class _LogTerms:
 
 
 _LN2 = math.log(2.0)
+_EPS = float(np.finfo(float).eps)
 _RHO_FLOOR = 1e-300  # keeps log(2 rho) finite if mu * v underflows
 
 
@@ -531,39 +533,6 @@ def _log_residuals(
     Hmm = -1.0 - v * v * A
     Hvm = n - L - rho * A
     return R1, R2, Hvv, Hmm, Hvm
-
-
-def _log_newton(
-    terms: _LogTerms, t0: float, v0: float, v: float, mu: float, max_iter: int
-) -> tuple[float, float, int, bool]:
-    """Newton on the saddle system in ``(log v, log mu)`` with backtracking on ``R1^2 + R2^2``.
-
-    The Newton direction of a saddle function is a descent direction of the squared gradient
-    norm (its derivative along the step is ``-|grad|^2``); steps in log space keep ``v`` and
-    ``mu`` positive and are capped so one step cannot leap many orders of magnitude.
-    """
-    R1, R2, Hvv, Hmm, Hvm = _log_residuals(terms, t0, v0, v, mu)
-    for it in range(max_iter):
-        merit = R1 * R1 + R2 * R2
-        if merit <= _LOG_STOP_TOL**2:
-            return v, mu, it, True
-        det = Hvv * Hmm - Hvm * Hvm
-        dv = -(Hmm * R2 - Hvm * R1) / det
-        dmu = -(Hvv * R1 - Hvm * R2) / det
-        da, db = dv / v, dmu / mu
-        big = max(abs(da), abs(db))
-        step = 1.0 if big <= _LOG_STEP_CAP else _LOG_STEP_CAP / big
-        while True:
-            vn, mun = v * math.exp(step * da), mu * math.exp(step * db)
-            out = _log_residuals(terms, t0, v0, vn, mun)
-            if out[0] ** 2 + out[1] ** 2 <= (1.0 - 1e-4 * step) * merit or step < 1e-10:
-                break
-            step *= 0.5
-        if vn == v and mun == mu:
-            return v, mu, it + 1, merit <= _LOG_KKT_TOL**2
-        v, mu = vn, mun
-        R1, R2, Hvv, Hmm, Hvm = out
-    return v, mu, max_iter, R1 * R1 + R2 * R2 <= _LOG_KKT_TOL**2
 
 
 def _bracketed_step(x: float, fx: float, dfx: float, lo: float, hi: float) -> float:
@@ -657,7 +626,12 @@ def _log_in_polar(t0: float, v0: float, x0: np.ndarray, hi: float) -> bool:
     ``hi = max(x0)``."""
     if t0 < 0.0 and hi < 0.0:
         n = x0.size
-        return v0 <= -t0 * float(np.log(x0 / t0).sum()) - n * t0
+        logs = np.log(x0 / t0)
+        bound = -t0 * float(logs.sum()) - n * t0
+        # within the rounding of the bound (eigenvalues carry it too) the point is on the
+        # polar's boundary, where the projection is 0: a Newton solve would only return noise
+        slack = 8.0 * _EPS * (-t0 * (float(np.abs(logs).sum()) + n) + abs(v0))
+        return v0 <= bound + slack
     return t0 == 0.0 and v0 <= 0.0 and hi <= 0.0
 
 
@@ -718,7 +692,9 @@ def project_log_cone(
         # about 11 iterations, about 1% go to the fallback
         mu = 0.05 * mu_max
         v = max(v0s, mu)
-    v, mu, iters, ok = _log_newton(terms, t0s, v0s, v, mu, _LOG_NEWTON_MAX_ITER)
+    v, mu, iters, ok = log_newton(
+        terms.x0, t0s, v0s, v, mu, _LOG_NEWTON_MAX_ITER, _LOG_STOP_TOL, _LOG_KKT_TOL, _LOG_STEP_CAP
+    )
     if state is not None:
         state.newton_iterations += iters
     if not ok:
