@@ -558,7 +558,8 @@ class SumOfNorms(ProxOperator):
 
 
 class _GroupBudget:
-    """Validation shared by the three k-group operators."""
+    """What the three k-group operators share: validation, the envelope's value and the
+    prox of the envelope plus a separable quadratic."""
 
     def __init__(self, k: int, groups: Any, weights: Any, method: Method) -> None:
         if int(k) != k or k < 1:
@@ -588,6 +589,26 @@ class _GroupBudget:
         ones = xp.ones_like(active)
         alpha = clip_sum_root(active, xp.zeros_like(active), ones, float(self.k), self.method)
         return 0.5 * float(xp.sum(xp.maximum(active / alpha, active * active))), q
+
+    def shrink(self, xp: Any, x: Any, bw: Any, s: Any) -> Any:
+        r"""The minimiser of :math:`\beta F(u) + \tfrac12 \sum_g s_g \lVert u_g \rVert^2 -
+        \langle u, x \rangle` for ``bw`` :math:`= \beta w_g` and ``s`` :math:`> 0` per group:
+        each group keeps its direction, :math:`u_g = x_g \theta_g / (\beta w_g + s_g
+        \theta_g)` with :math:`\theta_g = \operatorname{clip}((\alpha \lVert x_g \rVert
+        \sqrt{\beta w_g} - \beta w_g) / s_g, 0, 1)` and :math:`\alpha` fixed by
+        :math:`\sum_g \theta_g = k`, or :math:`\theta = 1` when at most ``k`` groups are
+        non-zero."""
+        a = xp.sqrt(self.groups.sq_norms(xp, x))
+        nonzero = a > 0.0
+        if int(xp.sum(nonzero)) <= self.k:
+            theta = xp.ones_like(a)
+        else:
+            c = a[nonzero] * xp.sqrt(bw[nonzero]) / s[nonzero]
+            d = bw[nonzero] / s[nonzero]
+            alpha = clip_sum_root(c, d, xp.ones_like(c), float(self.k), self.method)
+            theta = xp.clip((alpha * a * xp.sqrt(bw) - bw) / s, 0.0, 1.0)
+        factor = theta / (bw + s * theta)
+        return x * self.groups.expand(xp, factor).astype(x.dtype)
 
 
 class GroupSparseEnvelope(ProxOperator):
@@ -640,17 +661,7 @@ class GroupSparseEnvelope(ProxOperator):
         b = self.budget
         b.groups.check(x)
         tw = (_step(step) * self.lam) * b.weights.on(xp)
-        a = xp.sqrt(b.groups.sq_norms(xp, x))
-        nonzero = a > 0.0
-        if int(xp.sum(nonzero)) <= b.k:
-            theta = xp.ones_like(a)
-        else:
-            c = a[nonzero] * xp.sqrt(tw[nonzero])
-            d = tw[nonzero]
-            alpha = clip_sum_root(c, d, xp.ones_like(c), float(b.k), b.method)
-            theta = xp.clip(alpha * a * xp.sqrt(tw) - tw, 0.0, 1.0)
-        factor = theta / (theta + tw)
-        return x * b.groups.expand(xp, factor).astype(x.dtype)
+        return b.shrink(xp, x, tw, xp.ones_like(tw))
 
     def conjugate_value(self, z: Array) -> float:
         xp, z = _prepare(z)
@@ -709,17 +720,7 @@ class GroupSparsePenalty(ProxOperator):
                 f"(got {beta * float(b.weights.host.max())}): the prox problem is unbounded"
             )
         bw = beta * b.weights.on(xp)
-        s = 1.0 - bw
-        a = xp.sqrt(b.groups.sq_norms(xp, x))
-        nonzero = a > 0.0
-        if int(xp.sum(nonzero)) <= b.k:
-            return x.copy()
-        c = a[nonzero] * xp.sqrt(bw[nonzero]) / s[nonzero]
-        d = bw[nonzero] / s[nonzero]
-        alpha = clip_sum_root(c, d, xp.ones_like(c), float(b.k), b.method)
-        theta = xp.clip((alpha * a * xp.sqrt(bw) - bw) / s, 0.0, 1.0)
-        factor = theta / (bw + s * theta)
-        return x * b.groups.expand(xp, factor).astype(x.dtype)
+        return b.shrink(xp, x, bw, 1.0 - bw)
 
 
 class GroupKSparse(ProxOperator):
@@ -1130,85 +1131,92 @@ class Simplex(ProxOperator):
         return f"Simplex(radius={self.radius}, method={self.method!r})"
 
 
-class L1Ball(ProxOperator):
+class _NormBall(ProxOperator):
+    r"""Indicator of the ball :math:`\{\lVert x \rVert \le r\}` of a norm: its prox is the
+    projection onto the ball and its conjugate :math:`r \lVert z \rVert_*` (the dual norm)."""
+
+    convex = True
+
+    def __init__(self, radius: float = 1.0) -> None:
+        self.radius = _scalar("radius", radius)
+
+    @abstractmethod
+    def _norm(self, xp: Any, x: Any) -> float: ...
+
+    @abstractmethod
+    def _dual_norm(self, xp: Any, z: Any) -> float: ...
+
+    @abstractmethod
+    def _project(self, x: Array) -> Array: ...
+
+    def value(self, x: Array) -> float:
+        xp, x = _prepare(x)
+        return _indicator(_within(self._norm(xp, x), self.radius))
+
+    def prox(self, x: Array, step: float = 1.0) -> Array:
+        _step(step)  # a projection does not depend on the step
+        return self._project(x)
+
+    def conjugate_value(self, z: Array) -> float:
+        xp, z = _prepare(z)
+        return self.radius * self._dual_norm(xp, z)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(radius={self.radius})"
+
+
+class L1Ball(_NormBall):
     r"""Indicator of :math:`\{\lVert x \rVert_1 \le r\}`; prox
     :math:`\operatorname{sign}(x) P_{\Delta_r}(|x|)` when outside; :math:`f^* = r \lVert z
     \rVert_\infty`."""
 
     name = "l1_ball"
-    convex = True
 
     def __init__(self, radius: float = 1.0, method: Method = "auto") -> None:
-        self.radius = _scalar("radius", radius)
+        super().__init__(radius)
         resolve_method(method, np)
         self.method: Method = method
 
-    def value(self, x: Array) -> float:
-        xp, x = _prepare(x)
-        return _indicator(_within(float(xp.sum(xp.abs(x))), self.radius))
+    def _norm(self, xp: Any, x: Any) -> float:
+        return float(xp.sum(xp.abs(x)))
 
-    def prox(self, x: Array, step: float = 1.0) -> Array:
-        _step(step)
+    def _dual_norm(self, xp: Any, z: Any) -> float:
+        return _amax_abs(xp, z)
+
+    def _project(self, x: Array) -> Array:
         return project_l1_ball(x, self.radius, self.method)
 
-    def conjugate_value(self, z: Array) -> float:
-        xp, z = _prepare(z)
-        return self.radius * _amax_abs(xp, z)
 
-    def __repr__(self) -> str:
-        return f"L1Ball(radius={self.radius})"
-
-
-class L2Ball(ProxOperator):
+class L2Ball(_NormBall):
     r"""Indicator of :math:`\{\lVert x \rVert_2 \le r\}`; prox rescales onto the sphere when
     outside; :math:`f^* = r \lVert z \rVert_2`."""
 
     name = "l2_ball"
-    convex = True
 
-    def __init__(self, radius: float = 1.0) -> None:
-        self.radius = _scalar("radius", radius)
+    def _norm(self, xp: Any, x: Any) -> float:
+        return _norm2(xp, x)
 
-    def value(self, x: Array) -> float:
-        xp, x = _prepare(x)
-        return _indicator(_within(_norm2(xp, x), self.radius))
+    def _dual_norm(self, xp: Any, z: Any) -> float:
+        return _norm2(xp, z)
 
-    def prox(self, x: Array, step: float = 1.0) -> Array:
-        _step(step)
+    def _project(self, x: Array) -> Array:
         return project_l2_ball(x, self.radius)
 
-    def conjugate_value(self, z: Array) -> float:
-        xp, z = _prepare(z)
-        return self.radius * _norm2(xp, z)
 
-    def __repr__(self) -> str:
-        return f"L2Ball(radius={self.radius})"
-
-
-class LinfBall(ProxOperator):
+class LinfBall(_NormBall):
     r"""Indicator of :math:`\{\lVert x \rVert_\infty \le r\}`; prox clips to :math:`[-r, r]`;
     :math:`f^* = r \lVert z \rVert_1`."""
 
     name = "linf_ball"
-    convex = True
 
-    def __init__(self, radius: float = 1.0) -> None:
-        self.radius = _scalar("radius", radius)
+    def _norm(self, xp: Any, x: Any) -> float:
+        return _amax_abs(xp, x)
 
-    def value(self, x: Array) -> float:
-        xp, x = _prepare(x)
-        return _indicator(_within(_amax_abs(xp, x), self.radius))
+    def _dual_norm(self, xp: Any, z: Any) -> float:
+        return float(xp.sum(xp.abs(z)))
 
-    def prox(self, x: Array, step: float = 1.0) -> Array:
-        _step(step)
+    def _project(self, x: Array) -> Array:
         return project_linf_ball(x, self.radius)
-
-    def conjugate_value(self, z: Array) -> float:
-        xp, z = _prepare(z)
-        return self.radius * float(xp.sum(xp.abs(z)))
-
-    def __repr__(self) -> str:
-        return f"LinfBall(radius={self.radius})"
 
 
 class _LinearSet(ProxOperator):
