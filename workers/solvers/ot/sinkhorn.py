@@ -482,25 +482,7 @@ def _sinkhorn_log(
             eng.set_eps(eps)
         run.best_err = math.inf  # earlier stages solved other problems
         run.advance(tol, sweeps=max_iter + 1, record_eps=eps_scaling)
-    cert, P, f, g = run.certify(tol, eps)
-    return finish(
-        prob,
-        cert,
-        P,
-        f,
-        g,
-        run.status or SolverStatus.MAX_ITER,
-        started,
-        tol,
-        iterations=run.k,
-        max_iter=max_iter,
-        info={
-            "sinkhorn_iterations": run.k,
-            "absorptions": eng.absorptions,
-            "returned_iteration": run.best_k,
-        },
-        failure=run.failure,
-    )
+    return run.result(tol, eps, started, {"absorptions": eng.absorptions})
 
 
 def balanced_target(prob: OTProblem) -> Any:
@@ -597,6 +579,33 @@ class SinkhornRun:
         if self.best is None:
             return self.eng.potentials()
         return combine(self.best)
+
+    def result(
+        self,
+        tol: float,
+        eps: float,
+        started: float,
+        info: dict[str, Any],
+        method: str = "Sinkhorn",
+    ) -> SolverResult:
+        """The result record of a run that ends here: its best iterate, certified afresh, with
+        ``info`` between the iteration counts."""
+        cert, P, f, g = self.certify(tol, eps)
+        return finish(
+            self.prob,
+            cert,
+            P,
+            f,
+            g,
+            self.status or SolverStatus.MAX_ITER,
+            started,
+            tol,
+            iterations=self.k,
+            max_iter=self.max_iter,
+            info={"sinkhorn_iterations": self.k, **info, "returned_iteration": self.best_k},
+            failure=self.failure,
+            method=method,
+        )
 
     def certify(self, tol: float, eps: float) -> tuple[Certificate, Any, Any, Any]:
         """Certificate of the best iterate for the problem at ``eps``. When the running

@@ -466,7 +466,19 @@ def _sinkhorn_newton_sparse(
     if run.status not in (None, SolverStatus.CONVERGED) or (
         run.status is SolverStatus.CONVERGED and run.last_err <= tol
     ):
-        return _certify_and_finish(run, prob, tol, eps, max_iter, started, counts, None)
+        return run.result(
+            tol,
+            eps,
+            started,
+            {
+                "newton_iterations": counts["newton"],
+                "cg_iterations": counts["cg"],
+                "line_search_trials": 0,
+                "exp_passes": run.eng.absorptions,
+                "fallbacks": counts["fallbacks"],
+            },
+            method="Sinkhorn-Newton-Sparse",
+        )
 
     # --- Newton ----------------------------------------------------------------------------------
     sd = _SemiDual(xp, eng.Cs, prob.a, bal, eps)
@@ -657,42 +669,5 @@ def _sinkhorn_newton_sparse(
             "returned_iteration": best_k if status is not SolverStatus.CONVERGED else k,
         },
         failure=failure,
-        method="Sinkhorn-Newton-Sparse",
-    )
-
-
-def _certify_and_finish(
-    run: SinkhornRun,
-    prob: Any,
-    tol: float,
-    eps: float,
-    max_iter: int,
-    started: float,
-    counts: dict[str, int],
-    sd: _SemiDual | None,
-) -> SolverResult:
-    """Finish a run that ended in the warm-up (converged, stopped or failed there)."""
-    cert, P, f, g = run.certify(tol, eps)
-    return finish(
-        prob,
-        cert,
-        P,
-        f,
-        g,
-        run.status or SolverStatus.MAX_ITER,
-        started,
-        tol,
-        iterations=run.k,
-        max_iter=max_iter,
-        info={
-            "sinkhorn_iterations": run.k,
-            "newton_iterations": counts["newton"],
-            "cg_iterations": counts["cg"],
-            "line_search_trials": 0 if sd is None else sd.trials,
-            "exp_passes": run.eng.absorptions,
-            "fallbacks": counts["fallbacks"],
-            "returned_iteration": run.best_k,
-        },
-        failure=run.failure,
         method="Sinkhorn-Newton-Sparse",
     )
