@@ -53,8 +53,13 @@ class Anderson:
         self.rejected = 0
 
     def reset(self) -> None:
-        self._S: list[Any] = []
-        self._Y: list[Any] = []
+        # The differences live in the columns of two (N, mem) Fortran-ordered buffers used as
+        # rings: the least-squares weights do not depend on the order of the columns, so the
+        # oldest pair is simply overwritten and nothing is stacked or shifted per step.
+        self._S: Any = None
+        self._Y: Any = None
+        self._count = 0
+        self._next = 0
         self._w_prev: Any = None
         self._g_prev: Any = None
 
@@ -63,17 +68,20 @@ class Anderson:
         step can be made yet (or the weights are unreliable, which also clears the memory)."""
         g = w - tw
         if self._w_prev is not None:
-            self._S.append(w - self._w_prev)
-            self._Y.append(g - self._g_prev)
-            if len(self._S) > self.mem:
-                self._S.pop(0)
-                self._Y.pop(0)
+            if self._S is None or self._S.shape[0] != w.shape[0]:
+                self._S = xp.empty((w.shape[0], self.mem), dtype=w.dtype, order="F")
+                self._Y = xp.empty_like(self._S, order="F")
+            j = self._next
+            xp.subtract(w, self._w_prev, out=self._S[:, j])
+            xp.subtract(g, self._g_prev, out=self._Y[:, j])
+            self._next = (j + 1) % self.mem
+            self._count = min(self._count + 1, self.mem)
         self._w_prev = w
         self._g_prev = g
-        if not self._S:
+        if self._count == 0:
             return None
-        S = xp.stack(self._S, axis=1)
-        Y = xp.stack(self._Y, axis=1)
+        S = self._S[:, : self._count]
+        Y = self._Y[:, : self._count]
         if self.type1:
             G = S.T @ Y
             rhs = S.T @ g
