@@ -50,7 +50,16 @@ import numpy as np
 from scipy.linalg import get_lapack_funcs
 
 from workers.solvers.backend import array_namespace, to_numpy
-from workers.solvers.conic._log_kernels import log_newton
+from workers.solvers.conic._log_kernels import (
+    FACE,
+    INSIDE,
+    POLAR,
+    classify,
+    log_newton,
+    log_point,
+    mu_bound,
+    residuals,
+)
 
 __all__ = [
     "LogConeState",
@@ -461,80 +470,6 @@ class LogConeState:
     fallbacks: int = 0
 
 
-class _LogTerms:
-    r"""The O(n) sums of the log-cone KKT system at ``rho = mu v``.
-
-    With ``x_i(rho)`` the positive root of ``x^2 - x0_i x - rho = 0`` (the stationarity of
-    ``x_i``), ``S = sum log x_i`` and ``A = sum 1 / (x_i^2 + rho)``. ``x_i`` is formed from
-    ``d_i = sqrt(x0_i^2 + 4 rho) + |x0_i|`` as ``d / 2`` (``x0 >= 0``) or ``2 rho / d``
-    (``x0 < 0``), free of cancellation either way.
-    """
-
-    def __init__(self, x0: np.ndarray) -> None:
-        self.x0 = x0
-        self.x0sq = x0 * x0
-        self.ax = np.abs(x0)
-        self.neg = x0 < 0
-        self.sgn = np.where(self.neg, -1.0, 1.0)
-        self.npos = int(x0.size - np.count_nonzero(self.neg))
-        self.nneg = int(x0.size) - self.npos
-
-    def x(self, rho: float) -> np.ndarray:
-        rho = max(rho, _RHO_FLOOR)
-        d = np.sqrt(self.x0sq + 4.0 * rho) + self.ax
-        if self.nneg == 0:
-            return 0.5 * d
-        with np.errstate(divide="ignore"):
-            return np.where(self.neg, (2.0 * rho) / d, 0.5 * d)
-
-    def sums(self, rho: float) -> tuple[float, float]:
-        rho = max(rho, _RHO_FLOOR)
-        r = np.sqrt(self.x0sq + 4.0 * rho)
-        d = r + self.ax
-        S = float(self.sgn @ np.log(d)) - self.npos * _LN2
-        # 1 / (x^2 + rho) = 1 / (x r): 2 / (d r) where x = d / 2, d / (2 rho r) where x = 2 rho / d
-        w = d * r
-        if self.nneg:
-            S += self.nneg * math.log(2.0 * rho)
-            A = float((np.where(self.neg, d * d * (0.5 / rho), 2.0) / w).sum())
-        else:
-            A = 2.0 * float(np.reciprocal(w).sum())
-        return S, A
-
-
-_LN2 = math.log(2.0)
-_EPS = float(np.finfo(float).eps)
-_RHO_FLOOR = 1e-300  # keeps log(2 rho) finite if mu * v underflows
-
-
-def _log_residuals(
-    terms: _LogTerms, t0: float, v0: float, v: float, mu: float
-) -> tuple[float, float, float, float, float]:
-    r"""KKT residuals and the Hessian of the saddle function at ``(v, mu)``.
-
-    The projection's Lagrangian, minimised over ``t`` and ``x``, is
-    :math:`\Psi(v, \mu) = \tfrac12 (v - v_0)^2 - \tfrac12 \mu^2 - \mu t_0
-    + \min_x [\tfrac12 \|x - x_0\|^2 - \mu v \sum_i \log(x_i / v)]`, convex in ``v`` and concave
-    in ``mu``; the projection is its saddle point. Its gradient is
-
-    * ``R2 = dPsi/dv = v - v0 + mu (n - L)``, ``L = S - n log v``,
-    * ``R1 = dPsi/dmu = -v L - t0 - mu`` (the epigraph constraint, ``t = t0 + mu``),
-
-    and its Hessian ``[[Hvv, Hvm], [Hvm, Hmm]]`` has ``Hvv >= 1`` and ``Hmm <= -1``, so it is
-    never singular.
-    """
-    n = terms.x0.size
-    rho = mu * v
-    S, A = terms.sums(rho)
-    L = S - n * math.log(v)
-    R1 = -v * L - t0 - mu
-    R2 = v - v0 + mu * (n - L)
-    Hvv = 1.0 + (mu / v) * (n - rho * A)  # n - rho A = sum x^2 / (x^2 + rho) >= 0
-    Hmm = -1.0 - v * v * A
-    Hvm = n - L - rho * A
-    return R1, R2, Hvv, Hmm, Hvm
-
-
 def _bracketed_step(x: float, fx: float, dfx: float, lo: float, hi: float) -> float:
     """Newton step for a root of a monotone function inside ``(lo, hi)``, else a bisection.
 
@@ -554,22 +489,22 @@ def _bracketed_step(x: float, fx: float, dfx: float, lo: float, hi: float) -> fl
 
 
 def _log_inner_v(
-    terms: _LogTerms, t0: float, v0: float, mu: float, v: float
+    x0: np.ndarray, t0: float, v0: float, mu: float, v: float
 ) -> tuple[float, tuple[float, float, float, float, float]]:
     """For fixed ``mu``, the root ``v`` of the increasing function ``R2(., mu)`` (slope >= 1).
 
     When every ``x0 < 0`` the root may not exist: ``R2(0+, mu)`` is finite and, if it is already
     ``>= 0``, the minimiser over ``v >= 0`` is ``v = 0`` (``R1 = -t0 - mu`` there).
     """
-    n = terms.x0.size
-    if terms.nneg == n:
-        r20 = -v0 + mu * (n - float(np.sum(np.log(mu / terms.ax))))
+    n = x0.size
+    if bool(np.all(x0 < 0.0)):
+        r20 = -v0 + mu * (n - float(np.sum(np.log(mu / -x0))))
         if r20 >= 0.0:
             return 0.0, (-t0 - mu, 0.0, 1.0, -1.0, 0.0)
     lo, hi = 0.0, math.inf
     if not v > 0.0:
         v = 1.0
-    out = _log_residuals(terms, t0, v0, v, mu)
+    out = residuals(x0, t0, v0, v, mu)
     for _ in range(_LOG_FALLBACK_MAX_ITER):
         R2 = out[1]
         if R2 < 0.0:
@@ -582,12 +517,12 @@ def _log_inner_v(
         if vn == v:
             break
         v = vn
-        out = _log_residuals(terms, t0, v0, v, mu)
+        out = residuals(x0, t0, v0, v, mu)
     return v, out
 
 
 def _log_nested(
-    terms: _LogTerms, t0: float, v0: float, mu_max: float, v: float
+    x0: np.ndarray, t0: float, v0: float, mu_max: float, v: float
 ) -> tuple[float, float]:
     """Safeguarded solve of the dual equation ``R1(v(mu), mu) = 0`` (decreasing in ``mu``).
 
@@ -599,7 +534,7 @@ def _log_nested(
     lo, hi = 0.0, mu_max
     mu = 0.5 * mu_max
     for _ in range(_LOG_FALLBACK_MAX_ITER):
-        v, (R1, _R2, Hvv, Hmm, Hvm) = _log_inner_v(terms, t0, v0, mu, v)
+        v, (R1, _R2, Hvv, Hmm, Hvm) = _log_inner_v(x0, t0, v0, mu, v)
         if R1 > 0.0:
             lo = mu
         else:
@@ -614,46 +549,24 @@ def _log_nested(
     return v, mu
 
 
-def _log_in_cone(t0: float, v0: float, x0: np.ndarray, lo: float) -> bool:
-    """``(t0, v0, x0)`` in the cone; ``lo = min(x0)``."""
-    if v0 > 0.0 and lo > 0.0:
-        return t0 >= -v0 * (float(np.log(x0).sum()) - x0.size * math.log(v0))
-    return v0 == 0.0 and t0 >= 0.0 and lo >= 0.0
-
-
-def _log_in_polar(t0: float, v0: float, x0: np.ndarray, hi: float) -> bool:
-    """``-(t0, v0, x0)`` in the dual cone ``{s > 0, z > 0, w >= -s sum log(z / s) - n s}``;
-    ``hi = max(x0)``."""
-    if t0 < 0.0 and hi < 0.0:
-        n = x0.size
-        logs = np.log(x0 / t0)
-        bound = -t0 * float(logs.sum()) - n * t0
-        # within the rounding of the bound (eigenvalues carry it too) the point is on the
-        # polar's boundary, where the projection is 0: a Newton solve would only return noise
-        slack = 8.0 * _EPS * (-t0 * (float(np.abs(logs).sum()) + n) + abs(v0))
-        return v0 <= bound + slack
-    return t0 == 0.0 and v0 <= 0.0 and hi <= 0.0
-
-
 def project_log_cone(
     t0: float, v0: float, x0: np.ndarray, state: LogConeState | None = None
 ) -> tuple[float, float, np.ndarray]:
     r"""Project ``(t0, v0, x0)`` onto the log cone
     :math:`\operatorname{cl}\{(t, v, x) : v > 0,\, x > 0,\, t \ge -v \sum_i \log(x_i / v)\}`.
 
-    Closed-form cases: the point is inside; its negative is in the dual cone (projection 0);
-    ``v0 <= 0 <= t0`` (projection ``(t0, 0, max(x0, 0))`` on the face ``v = 0``). Otherwise the
-    projection is the saddle point of :math:`\Psi(v, \mu)` (see :func:`_log_residuals`), where
-    ``mu = t - t0 > 0`` is the multiplier and ``x_i = (x0_i + sqrt(x0_i^2 + 4 mu v)) / 2``:
-    Newton's method on the two KKT equations, each iteration O(n), from a warm start or a
-    heuristic one. The unknowns are kept positive, and every point with ``v, mu > 0`` that
-    solves the equations is *the* projection (the problem is convex, so KKT points are optimal;
-    there is no other stationary point to be caught by). The Newton result is accepted only when
-    its KKT residual is small (about 1% of random cases are not, after 30 iterations); otherwise
-    the nested solve :func:`_log_nested`, monotone and bracketed at both levels, takes over.
-    The returned point is in the cone by construction: ``x`` comes from the formula above and
-    ``t = max(-v sum log(x / v), t0 + mu)`` (equal at a KKT point; the second matters when the
-    exact ``x`` underflows).
+    Closed-form cases: the point is inside; its negative is in the dual cone (projection 0); ``v0 <=
+    0 <= t0`` (projection ``(t0, 0, max(x0, 0))`` on the face ``v = 0``). Otherwise the projection
+    is the saddle point of :math:`\Psi(v, \mu)` (see :func:`._log_kernels.residuals`), where ``mu =
+    t - t0 > 0`` is the multiplier and ``x_i = (x0_i + sqrt(x0_i^2 + 4 mu v)) / 2``: Newton's method
+    on the two KKT equations, each iteration O(n), from a warm start or a heuristic one. The
+    unknowns are kept positive, and every point with ``v, mu > 0`` that solves the equations is
+    *the* projection (the problem is convex, so KKT points are optimal; there is no other stationary
+    point to be caught by). The Newton result is accepted only when its KKT residual is small (about
+    1% of random cases are not, after 30 iterations); otherwise the nested solve
+    :func:`_log_nested`, monotone and bracketed at both levels, takes over. The returned point is in
+    the cone by construction: ``x`` comes from the formula above and ``t = max(-v sum log(x / v), t0
+    + mu)`` (equal at a KKT point; the second matters when the exact ``x`` underflows).
 
     Parameters
     ----------
@@ -667,24 +580,18 @@ def project_log_cone(
     -------
     (t, v, x) : float, float, ndarray
     """
-    x0 = np.asarray(x0, dtype=float)
-    n = int(x0.size)
-    lo, hi = float(x0.min()), float(x0.max())
-    if _log_in_cone(t0, v0, x0, lo):
+    x0 = np.ascontiguousarray(x0, dtype=float)
+    case = classify(t0, v0, x0)
+    if case == INSIDE:
         return t0, v0, x0.copy()
-    if _log_in_polar(t0, v0, x0, hi):
+    if case == POLAR:
         return 0.0, 0.0, np.zeros_like(x0)
-    if v0 <= 0.0 and t0 >= 0.0:
+    if case == FACE:
         return t0, 0.0, np.maximum(x0, 0.0)
-    scale = max(abs(t0), abs(v0), -lo, hi)
+    scale = max(abs(t0), abs(v0), float(np.max(np.abs(x0))))
     t0s, v0s = t0 / scale, v0 / scale
-    terms = _LogTerms(x0 / scale)
-    # mu = t - t0 <= |p - z| <= distance to any point of the cone: the face point
-    # (max(t0, 0), 0, max(x0, 0)) and, when v0, x0 > 0, the point (g(v0, x0), v0, x0).
-    mu_max = math.sqrt(min(t0s, 0.0) ** 2 + v0s * v0s + float(np.sum(np.minimum(terms.x0, 0) ** 2)))
-    if v0s > 0.0 and terms.nneg == 0 and bool(np.all(terms.x0 > 0.0)):
-        g = -v0s * (float(np.sum(np.log(terms.x0))) - n * math.log(v0s))
-        mu_max = min(mu_max, g - t0s)
+    x0s = x0 / scale
+    mu_max = mu_bound(t0s, v0s, x0s)
     if state is not None and state.v > 0.0 and state.mu > 0.0:
         v, mu = state.v / scale, state.mu / scale
     else:
@@ -693,23 +600,18 @@ def project_log_cone(
         mu = 0.05 * mu_max
         v = max(v0s, mu)
     v, mu, iters, ok = log_newton(
-        terms.x0, t0s, v0s, v, mu, _LOG_NEWTON_MAX_ITER, _LOG_STOP_TOL, _LOG_KKT_TOL, _LOG_STEP_CAP
+        x0s, t0s, v0s, v, mu, _LOG_NEWTON_MAX_ITER, _LOG_STOP_TOL, _LOG_KKT_TOL, _LOG_STEP_CAP
     )
     if state is not None:
         state.newton_iterations += iters
     if not ok:
-        v, mu = _log_nested(terms, t0s, v0s, mu_max, max(v0s, 0.5 * mu_max))
+        v, mu = _log_nested(x0s, t0s, v0s, mu_max, max(v0s, 0.5 * mu_max))
         if state is not None:
             state.fallbacks += 1
     if v > 0.0:
-        x = terms.x(mu * v)
-        # On the boundary t = g(v, x); at a KKT point also t = t0 + mu. Taking the larger keeps
-        # the point in the cone whichever is off, and matters where the exact x underflows
-        # (e.g. t0 >> 0 and a negative x0: x ~ v exp(-t0 / v)), so g(v, x) lags t0 + mu.
-        g = -v * (float(np.sum(np.log(x))) - n * math.log(v))
-        t = max(g, t0s + mu)
+        t, x = log_point(x0s, t0s, v, mu)
     else:
-        x, t = np.maximum(terms.x0, 0.0), t0s + mu
+        x, t = np.maximum(x0s, 0.0), t0s + mu
     if state is not None:
         state.v, state.mu = v * scale, mu * scale
     return t * scale, v * scale, x * scale
