@@ -530,12 +530,22 @@ def test_ell1_threshold_without_sort_matches_sorted(monkeypatch: pytest.MonkeyPa
             x = np.round(2 * x) / 2  # many ties
         t0 = float(rng.uniform(-0.5, 1.2) * np.abs(x).sum())
         cases.append((t0, x))
-    fast = [spectral.project_ell1_epigraph(t0, x) for t0, x in cases]
+    # three implementations of one projection: the compiled host path (Michelot), the
+    # array-module path that serves the GPU (Michelot), and that path forced to sort
+    host = [spectral.project_ell1_epigraph(t0, x) for t0, x in cases]
+    xp_michelot = [spectral._ell1_epigraph_xp(np, t0, x, False) for t0, x in cases]
     monkeypatch.setattr(spectral, "_MICHELOT_MAX_ITER", 0)  # forces the sort
-    for (t0, x), (t, p) in zip(cases, fast, strict=True):
-        ts, ps = spectral.project_ell1_epigraph(t0, x)
-        assert t == pytest.approx(ts, abs=1e-12 * max(1.0, abs(t0)))
-        np.testing.assert_allclose(p, ps, rtol=0, atol=1e-12 * max(1.0, np.abs(x).max()))
+    for (t0, x), (t, p), (tm, pm) in zip(cases, host, xp_michelot, strict=True):
+        ts, ps = spectral._ell1_epigraph_xp(np, t0, x, False)
+        for tt, pp in ((t, p), (tm, pm)):
+            assert tt == pytest.approx(ts, abs=1e-12 * max(1.0, abs(t0)))
+            np.testing.assert_allclose(pp, ps, rtol=0, atol=1e-12 * max(1.0, np.abs(x).max()))
+        # sorted non-negative input (singular values), host and array-module paths
+        sig = np.sort(np.abs(x))[::-1].copy()
+        th, ph = spectral.project_ell1_epigraph(t0, sig, sorted_abs=True)
+        tx, px = spectral._ell1_epigraph_xp(np, t0, sig, True)
+        assert th == pytest.approx(tx, abs=1e-12 * max(1.0, abs(t0)))
+        np.testing.assert_allclose(ph, px, rtol=0, atol=1e-12 * max(1.0, sig[0]))
 
 
 # --------------------------------------------------------------------------------------------

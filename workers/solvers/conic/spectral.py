@@ -50,6 +50,7 @@ import numpy as np
 from scipy.linalg import get_lapack_funcs
 
 from workers.solvers.backend import array_namespace, to_numpy
+from workers.solvers.conic._ell1_kernels import ell1_epigraph
 from workers.solvers.conic._log_kernels import (
     FACE,
     INSIDE,
@@ -291,10 +292,17 @@ def project_ell1_epigraph(t0: float, x0: Any, *, sorted_abs: bool = False) -> tu
     (t, x) : (float, array of shape (n,)) in the array module of ``x0``.
     """
     xp = array_namespace(x0)
+    if int(x0.shape[0]) == 0:
+        return max(t0, 0.0), xp.array(x0, copy=True)
+    if xp is np:  # the same steps as below, compiled (:mod:`._ell1_kernels`)
+        return ell1_epigraph(float(t0), np.ascontiguousarray(x0, dtype=float), sorted_abs)
+    return _ell1_epigraph_xp(xp, t0, x0, sorted_abs)
+
+
+def _ell1_epigraph_xp(xp: Any, t0: float, x0: Any, sorted_abs: bool) -> tuple[float, Any]:
+    """:func:`project_ell1_epigraph` in array-module calls (the GPU path), with few transfers."""
     a = x0 if sorted_abs else xp.abs(x0)
     n = int(a.shape[0])
-    if n == 0:
-        return max(t0, 0.0), xp.array(x0, copy=True)
     total, amax = (float(s) for s in xp.stack((xp.sum(a), xp.max(a))).tolist())
     if total <= t0:
         return t0, xp.array(x0, copy=True)

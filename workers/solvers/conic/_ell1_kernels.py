@@ -1,0 +1,84 @@
+"""Compiled host path of the ell1-epigraph projection (numba), the vector step of the nuclear
+norm and ell1 cones: at the sizes of one cone block (tens to thousands of entries) a handful of
+numpy calls cost more than the arithmetic. The method is described in
+:func:`workers.solvers.conic.spectral.project_ell1_epigraph`; the array-module version there
+serves the GPU.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, fastmath=False, nogil=True)
+
+MICHELOT_MAX_ITER = 64
+
+
+@_jit
+def _threshold_sorted(s: np.ndarray, t0: float) -> float:
+    """The root for ``s`` non-negative and decreasing: ``lam_k = (sum_{i <= k} s_i - t0) /
+    (k + 2)``; ``s_k > lam_k`` holds exactly on a prefix, whose last index gives the root."""
+    n = s.size
+    cum = 0.0
+    count = 0
+    for k in range(n):
+        cum += s[k]
+        if s[k] > (cum - t0) / (k + 2):
+            count += 1
+    k = max(count - 1, 0)
+    return (np.sum(s[: k + 1]) - t0) / (k + 2)
+
+
+@_jit
+def _threshold_michelot(a: np.ndarray, t0: float, total: float) -> float:
+    """Michelot's active-set iteration on a scratch copy ``a`` of ``|x0|`` (compacted in
+    place); NaN when it has not finished after ``MICHELOT_MAX_ITER`` passes."""
+    count = a.size
+    lam = (total - t0) / (count + 1)
+    for _ in range(MICHELOT_MAX_ITER):
+        kept = 0
+        s = 0.0
+        for i in range(count):
+            if a[i] > lam:
+                a[kept] = a[i]
+                s += a[i]
+                kept += 1
+        if kept == count:
+            return lam
+        count = kept
+        lam = (s - t0) / (count + 1)
+    return np.nan
+
+
+@_jit
+def ell1_epigraph(t0: float, x0: np.ndarray, sorted_abs: bool) -> tuple[float, np.ndarray]:
+    """``(t, x)``, the projection of ``(t0, x0)`` onto ``{||x||_1 <= t}``; with ``sorted_abs``
+    the entries of ``x0`` are non-negative and decreasing (singular values)."""
+    n = x0.size
+    total = 0.0
+    amax = 0.0
+    for i in range(n):
+        a = abs(x0[i])
+        total += a
+        amax = max(amax, a)
+    if total <= t0:
+        return t0, x0.copy()
+    if amax <= -t0:
+        return 0.0, np.zeros(n)
+    if sorted_abs:
+        lam = _threshold_sorted(x0, t0)
+    else:
+        lam = _threshold_michelot(np.abs(x0), t0, total)
+        if np.isnan(lam):
+            lam = _threshold_sorted(np.sort(np.abs(x0))[::-1].copy(), t0)
+    x = np.empty(n)
+    for i in range(n):
+        a = abs(x0[i]) - lam
+        if a <= 0.0:
+            x[i] = 0.0
+        elif x0[i] < 0.0:
+            x[i] = -a
+        else:
+            x[i] = a
+    return t0 + lam, x
