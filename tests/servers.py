@@ -281,7 +281,36 @@ def _make_traversable(directory: Path, uid: int, gid: int) -> None:
         os.chmod(d, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
 
 
-class PostgresServer:
+class _ChildServer:
+    """What both servers share: a child process in ``_proc``, started by ``start`` and stopped
+    by ``stop``, usable as a context manager."""
+
+    _proc: subprocess.Popen[bytes] | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+class PostgresServer(_ChildServer):
     """A private PostgreSQL cluster on 127.0.0.1 under ``base_dir/postgres``.
 
     The superuser is ``optaas`` with trust authentication.  ``start()`` runs
@@ -309,29 +338,11 @@ class PostgresServer:
         self._postgres = _pg_bin_near(self._initdb, "postgres")
         self._run_as: pwd.struct_passwd | None = _pg_os_user() if os.geteuid() == 0 else None
 
-    # -- context manager
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<PostgresServer 127.0.0.1:{self.port} {self.cluster_dir} {state}>"
 
     # -- public API
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     @property
     def socket_dir(self) -> Path:
@@ -621,7 +632,7 @@ def _redis_ping(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(_ChildServer):
     """A private, non-persistent ``redis-server`` on 127.0.0.1 (a child process).
 
     Logs go to ``base_dir/redis.log``.  ``restart()`` keeps the port and loses
@@ -639,25 +650,9 @@ class RedisServer:
             raise FileNotFoundError("redis-server not found in PATH (apt-get install redis-server)")
         self._exe = exe
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<RedisServer 127.0.0.1:{self.port} {state}>"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
