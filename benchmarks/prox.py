@@ -17,7 +17,9 @@ Spec: ../shared/BENCHMARKS.md ("Proximal family").
   ||x||_1`` (no intercept); matrix completion ``0.5 ||P_Omega(X - M)||^2 + lam ||X||_*``; 2-D
   isotropic TV denoising ``0.5 ||x - y||^2 + lam sum_ij ||(Dx)_ij||_2`` (forward differences,
   Neumann boundary); constrained least squares ``0.5 ||Ax - b||^2`` over a box, the simplex
-  ``{x >= 0, sum x = 1}`` or an l1 ball. Translations: scikit-learn and skglm divide the
+  ``{x >= 0, sum x = 1}`` or an l1 ball; composite (robust sparse regression) ``sum_i
+  huber_delta(a_i^T x - b_i) + lam ||x||_1`` with delta 1 (cvxpy's ``huber`` is twice ours).
+  Translations: scikit-learn and skglm divide the
   quadratic loss by ``m`` (``Lasso(alpha = lam / m)``; ``ElasticNet(alpha = (lam + l2) / m,
   l1_ratio = lam / (lam + l2))``; skglm ``L1(lam / m)``, ``L1_plus_L2`` likewise,
   ``WeightedGroupL2(lam / m, sqrt(5))``) and skglm's ``Logistic`` divides by ``m`` too
@@ -35,16 +37,20 @@ Spec: ../shared/BENCHMARKS.md ("Proximal family").
   rank 5). TV: skimage's ``camera`` (512 x 512, scaled to [0, 1]) plus N(0, 0.1^2) noise, lam 0.1.
   Constrained: correlated A 1000 x 500; box [-1, 1] with ``w*`` uniform in [-1.5, 1.5]; simplex
   with ``w*`` on the simplex; l1 ball of radius ``0.5 ||w*||_1`` with a 20 %-sparse ``w*``.
+  Composite: correlated A 1000 x 500, a 20 %-sparse ``w*``, SNR 3, then 5 % of the targets moved
+  by +-20 standard deviations; ``lam`` in {0.1, 0.01} x ``||A^T clip(b, -delta, delta)||_inf``.
 * External evaluator (the solvers' own reports are never used): the objective and the relative
   duality gap ``(P(x) - D(theta)) / P(x)`` from the returned ``x`` alone, with the dual point the
   rescaled residual (lasso, group lasso, completion: ``theta = r / max(1, ||A^* r||_dual / lam)``;
-  elastic net: the larger of that and ``theta = r``; logistic: ``theta = c y sigma(-y A x)``,
-  ``D = sum_i H(c sigma_i)``). TV: a returned image has no dual point, so ``D`` is the value of a
-  reference dual field (ours' at ``tol = min target / 100``, projected and polished by dual FISTA
-  steps, see ``tv_reference``), so the TV "gap" is ``(P(x) - D_ref) / P(x)``: a true upper bound
-  of the relative suboptimality, loose by the reference's own slack, which the report prints.
-  Constrained: ``x`` is first projected onto the set by the evaluator (the infeasibility is
-  noted), then the relative Frank-Wolfe gap ``max_{s in C} <grad f(x), x - s> / f(x)``.
+  elastic net: the larger of that and ``theta = r``; logistic: ``theta = c y sigma(-y A x)``, ``D
+  = sum_i H(c sigma_i)``; Huber: ``theta = clip(r, -delta, delta)`` scaled into ``||A^T
+  theta||_inf <= lam``, ``D = -b^T theta - ||theta||^2 / 2``). TV: a returned image has no dual
+  point, so ``D`` is the value of a reference dual field (ours' at ``tol = min target / 100``,
+  projected and polished by dual FISTA steps, see ``tv_reference``), so the TV "gap" is ``(P(x) -
+  D_ref) / P(x)``: a true upper bound of the relative suboptimality, loose by the reference's own
+  slack, which the report prints. Constrained: ``x`` is first projected onto the set by the
+  evaluator (the infeasibility is noted), then the relative Frank-Wolfe gap ``max_{s in C} <grad
+  f(x), x - s> / f(x)``.
 * Metric: wall time (median) of a run whose evaluator gap is <= the target (1e-6; the full tier
   also 1e-4 and 1e-8). Each method gets a decreasing ladder of its own tolerance (half-decades;
   ours: ``tol = target`` first, tighter only if the evaluator disagrees, flagged; skimage: the
@@ -113,10 +119,12 @@ GROUP = 5
 ENET_L2 = 0.1  # l2 = ENET_L2 * lam
 TV_LAM = 0.1
 TV_NOISE = 0.1
+HUBER_DELTA = 1.0  # composite family: Huber threshold, in units of the inlier noise
+OUTLIERS = 0.05  # composite family: fraction of the targets replaced by gross errors
 SKGLM_TARGET = 1.0
 CVXPY_TARGET = 0.1
 DEFAULTS = 0.0  # the "target" of a cvxpy run: its default tolerances
-FAMILIES = ("lasso", "enet", "group", "logreg", "completion", "tv", "constrained")
+FAMILIES = ("lasso", "enet", "group", "logreg", "completion", "tv", "constrained", "composite")
 TITLES = {
     "lasso": "Lasso",
     "enet": f"Elastic net (l2 = {ENET_L2:g} lam)",
@@ -125,6 +133,7 @@ TITLES = {
     "completion": "Nuclear-norm matrix completion",
     "tv": f"2-D isotropic TV denoising (lam {TV_LAM:g})",
     "constrained": "Constrained least squares",
+    "composite": f"Composite: Huber loss (delta {HUBER_DELTA:g}) + l1, {OUTLIERS:.0%} outliers",
 }
 # cvxpy sizes, as a fraction of the main sizes (1.0: cvxpy runs on the main instances)
 CVXPY_SCALE = {
@@ -138,6 +147,7 @@ CVXPY_SCALE = {
         "completion": 0.4,
         "tv": 0.25,
         "constrained": 1.0,
+        "composite": 1.0,
     },
     "full": {
         "lasso": 0.6,
@@ -147,6 +157,7 @@ CVXPY_SCALE = {
         "completion": 0.6,
         "tv": 0.25,
         "constrained": 1.0,
+        "composite": 1.0,
     },
 }
 
@@ -372,6 +383,27 @@ def eval_constrained(
     return Evaluation(True, primal, fw / max(primal, 1e-300), infeas)
 
 
+def _huber(r: np.ndarray, delta: float) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def eval_huber_l1(A: np.ndarray, b: np.ndarray, lam: float, delta: float, x: Any) -> Evaluation:
+    """``P(x) = sum_i huber_delta(a_i^T x - b_i) + lam ||x||_1`` against the Fenchel dual
+    ``D(theta) = -b^T theta - ||theta||^2 / 2`` over ``||theta||_inf <= delta``,
+    ``||A^T theta||_inf <= lam``, at ``theta = clip(r, -delta, delta)`` (the loss gradient)
+    scaled into the second constraint (which keeps it in the first)."""
+    v = _vec(x, A.shape[1])
+    if v is None:
+        return _bad()
+    r = A @ v - b
+    primal = float(_huber(r, delta).sum()) + lam * float(np.abs(v).sum())
+    theta = np.clip(r, -delta, delta)
+    theta /= max(1.0, float(np.abs(A.T @ theta).max(initial=0.0)) / lam)
+    dual = -float(b @ theta) - 0.5 * float(theta @ theta)
+    return Evaluation(True, primal, (primal - dual) / max(primal, 1e-300))
+
+
 # ----------------------------------------------------------------------------- instances
 
 
@@ -587,6 +619,32 @@ def constrained_instances(m: int, n: int, methods: list[str], tag: str) -> list[
     return out
 
 
+def composite_instances(m: int, n: int, methods: list[str], tag: str) -> list[Instance]:
+    """Robust sparse regression: Gaussian noise of unit scale plus ``OUTLIERS`` of the targets
+    shifted by +-20, ``lam`` a fraction of ``lam_max = ||A^T clip(b, -delta, delta)||_inf``."""
+    rng = np.random.default_rng(SEED + 17 * m + n)
+    A = correlated_design(m, n, rng)
+    w = np.zeros(n)
+    support = rng.choice(n, max(1, int(DENSITY * n)), replace=False)
+    w[support] = rng.standard_normal(support.size)
+    clean = A @ w
+    b = clean + rng.standard_normal(m) * (np.linalg.norm(clean) / (SNR * math.sqrt(m)))
+    bad = rng.random(m) < OUTLIERS
+    b[bad] += rng.choice([-20.0, 20.0], int(bad.sum())) * float(np.std(b))
+    lam_max = float(np.abs(A.T @ np.clip(b, -HUBER_DELTA, HUBER_DELTA)).max())
+    out = []
+    for frac in (0.1, 0.01):
+        lam = frac * lam_max
+
+        def ev(x: Any, b: np.ndarray = b, lam: float = lam) -> Evaluation:
+            return eval_huber_l1(A, b, lam, HUBER_DELTA, x)
+
+        data = {"A": A, "b": b, "lam": lam, "m": m, "n": n}
+        label = f"{m}x{n} lam={frac:g}{tag}"
+        out.append(Instance("composite", label, data, ev, methods, cvxpy_only=bool(tag)))
+    return out
+
+
 # ----------------------------------------------------------------------------- one solve
 
 
@@ -685,6 +743,12 @@ def ours_solve(inst: Instance, tol: float, cap: float) -> Outcome:
 
         op = CATALOGUE[d["set"]].build(**d["params"])
         return _ours(solve_constrained_least_squares, (d["A"], d["b"], op), tol, cap, "x")
+    if fam == "composite":
+        from workers.solvers.prox.composite import solve_composite
+        from workers.solvers.prox.operators import L1
+
+        args = (d["A"], d["b"], "huber", L1(d["lam"]))
+        return _ours(solve_composite, args, tol, cap, "x", delta=HUBER_DELTA)
     raise ValueError(fam)
 
 
@@ -820,6 +884,12 @@ def cvxpy_problem(inst: Instance) -> tuple[Any, Any]:
         else:
             cons = [cp.norm1(x) <= params["radius"]]
         return cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ x - b)), cons), x
+    if fam == "composite":
+        A, b, lam = d["A"], d["b"], d["lam"]
+        x = cp.Variable(A.shape[1])
+        # cvxpy's huber(r, M) is r^2 inside [-M, M]: twice ours
+        obj = 0.5 * cp.sum(cp.huber(A @ x - b, HUBER_DELTA)) + lam * cp.norm1(x)
+        return cp.Problem(cp.Minimize(obj)), x
     raise ValueError(fam)
 
 
@@ -951,6 +1021,7 @@ LIB_METHODS = {
     "completion": ["ours"],
     "tv": ["ours", "skimage chambolle"],
     "constrained": ["ours"],
+    "composite": ["ours"],
 }
 
 
@@ -1379,6 +1450,8 @@ def warm_up(families: list[str]) -> None:
             tiny.append(Instance("tv", "warm", {"y": y, "lam": 0.1}, lambda x: _bad(), ["ours"]))
         elif fam == "constrained":
             tiny += constrained_instances(20, 10, ["ours"], "")
+        elif fam == "composite":
+            tiny += composite_instances(20, 10, ["ours"], "")
     # imports and first-call set-up happen here, not in the (forked, timed) children
     import cvxpy as cp
     import skimage.restoration  # noqa: F401
@@ -1440,6 +1513,14 @@ def build_instances(
             insts += constrained_instances(m, n, main_methods, "")
             if cs[fam] < 1.0:
                 insts += constrained_instances(
+                    _sz(m, cs[fam]), _sz(n, cs[fam]), ["ours", *CVX], " (cvxpy)"
+                )
+        elif fam == "composite":
+            m, n = _sz(1000, scale), _sz(500, scale)
+            main_methods = lib + (CVX if cs[fam] >= 1.0 else [])
+            insts += composite_instances(m, n, main_methods, "")
+            if cs[fam] < 1.0:
+                insts += composite_instances(
                     _sz(m, cs[fam]), _sz(n, cs[fam]), ["ours", *CVX], " (cvxpy)"
                 )
         out[fam] = insts
