@@ -656,14 +656,25 @@ def _group_objective(
 
 @_jit
 def _group_criterion(
-    AT: np.ndarray, x: np.ndarray, r: np.ndarray, gws: np.ndarray, ptr: np.ndarray, lamw: np.ndarray
+    AT: np.ndarray,
+    x: np.ndarray,
+    r: np.ndarray,
+    gws: np.ndarray,
+    ptr: np.ndarray,
+    lamw: np.ndarray,
+    skip: np.ndarray,
 ) -> float:
-    """Duality gap of the group-lasso subproblem restricted to the groups ``gws``."""
+    """Duality gap of the group-lasso subproblem restricted to the groups ``gws``.
+
+    The pass sees every gradient, so it also sets ``skip`` (per position in ``gws``): a group at
+    zero whose gradient norm is within its weight is optimal there for now and is skipped by the
+    epochs until the next check; every other group is visited."""
     rr = np.dot(r, r)
     pen_val = 0.0
     xc = 0.0
     ratio = 0.0
-    for g in gws:
+    for gi in range(gws.size):
+        g = gws[gi]
         cn = 0.0
         xn = 0.0
         for j in range(ptr[g], ptr[g + 1]):
@@ -672,6 +683,7 @@ def _group_criterion(
             xn += x[j] * x[j]
             xc += x[j] * c
         pen_val += lamw[g] * math.sqrt(xn)
+        skip[gi] = xn == 0.0 and cn <= lamw[g] * lamw[g]
         if lamw[g] > 0.0:
             ratio = max(ratio, math.sqrt(cn) / lamw[g])
     s = max(1.0, ratio)
@@ -725,14 +737,13 @@ def group_inner(
     accepted = 0
     crit = np.inf
     # Shrinking (glmnet's active-set cycling): a group left at zero by its last update is
-    # skipped until the next full epoch, which comes right before each criterion check, so the
-    # check always follows a pass over every group. Most groups of a working set stay zero, and
-    # their gradients are most of the cost of an epoch.
+    # skipped until the next criterion check, whose pass over every gradient visits again the
+    # groups that have become worth moving. Most groups of a working set stay zero, and their
+    # gradients are most of the cost of an epoch.
     skip = np.zeros(gws.size, dtype=np.bool_)
     for epoch in range(1, max_epochs + 1):
-        full = epoch % check_every == 0
         for gi in range(gws.size):
-            if skip[gi] and not full:
+            if skip[gi]:
                 continue
             g = gws[gi]
             start = ptr[g]
@@ -787,7 +798,7 @@ def group_inner(
                         for kk in range(p):
                             x[idx[kk]] = xa[kk]
         if epoch % check_every == 0:
-            crit = _group_criterion(AT, x, r, gws, ptr, lamw)
+            crit = _group_criterion(AT, x, r, gws, ptr, lamw, skip)
             if crit <= target:
                 return epoch, crit, INNER_TARGET, accepted
     return max_epochs, crit, INNER_MAX_EPOCHS, accepted
