@@ -20,6 +20,16 @@ Choice = str | int | float | bool
 MAX_PARAMS = 50
 MAX_CHOICES = 256
 MAX_SUGGESTIONS = 64
+#: Largest bound magnitudes. Floats: ``high - low`` must stay finite when the space is mapped to
+#: the unit cube. Ints: beyond 2**53 a float skips integers, so the values could not be held.
+MAX_BOUND = {"float": 1e300, "int": float(2**53)}
+
+
+def same_choice(a: Choice, b: Choice) -> bool:
+    """Equality of two choices as the study engine sees it: ``1 == 1.0``, but ``True != 1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
 
 
 class _Strict(BaseModel):
@@ -43,8 +53,9 @@ class ParamSpec(_Strict):
         if self.type == "categorical":
             if not self.choices:
                 raise spec_error(("choices",), "a categorical needs choices", "choices_required")
-            if len({repr(c) for c in self.choices}) != len(self.choices):
-                raise spec_error(("choices",), "choices must be distinct", "duplicate_choice")
+            for i, c in enumerate(self.choices):
+                if any(same_choice(c, d) for d in self.choices[:i]):
+                    raise spec_error(("choices", i), "choices must be distinct", "duplicate_choice")
             if self.low is not None or self.high is not None or self.log:
                 raise spec_error(
                     ("low",), "low, high and log are for numeric params", "not_for_categorical"
@@ -57,6 +68,10 @@ class ParamSpec(_Strict):
             raise spec_error((loc,), f"a {self.type} param needs low and high", "bound_required")
         if not self.low < self.high:
             raise spec_error(("high",), "high must be greater than low", "empty_range")
+        largest = MAX_BOUND[self.type]
+        for loc, bound in (("low", self.low), ("high", self.high)):
+            if abs(bound) > largest:
+                raise spec_error((loc,), f"bounds must lie within +-{largest:g}", "bound_too_large")
         if self.type == "int" and (self.low != math.floor(self.low) or self.high != int(self.high)):
             raise spec_error(("low",), "an int param needs integer bounds", "int_bounds")
         if self.log and self.low <= 0:

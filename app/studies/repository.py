@@ -57,12 +57,13 @@ def bump_revision(
 
     With ``expected_trial_count`` the update applies only if no trial was created since the
     caller read the study: a suggestion computed without another ask's pending trials is refused
-    (the caller recomputes) instead of handing out a point twice. On PostgreSQL the update also
-    holds the study's row lock until commit, so reserved trial numbers cannot collide.
+    (the caller recomputes) instead of handing out a point twice. It is refused as well once the
+    study is archived, so trials computed across an archive are never written. On PostgreSQL the
+    update also holds the study's row lock until commit, so reserved trial numbers cannot collide.
     """
     stmt = update(Study).where(Study.id == study_id)
     if expected_trial_count is not None:
-        stmt = stmt.where(Study.trial_count == expected_trial_count)
+        stmt = stmt.where(Study.trial_count == expected_trial_count, Study.state == "active")
     result = session.execute(
         stmt.values(
             revision=Study.revision + 1,

@@ -35,6 +35,7 @@ from schemas.studies import (
     TrialCreate,
     TrialPage,
     TrialResource,
+    same_choice,
 )
 from workers.solvers.bayesopt.suggest import recommend
 
@@ -289,14 +290,16 @@ def check_params(space: Sequence[dict[str, Any]], params: dict[str, Any]) -> dic
             continue
         value = params[name]
         if p["type"] == "categorical":
-            match = [c for c in p["choices"] if c == value and type(c) is type(value)]
+            # the engine's equality: a stored 1e20 may come back from JSON as an int
+            match = [c for c in p["choices"] if same_choice(c, value)]
             if not match:
                 errors.append(FieldError(loc=loc, msg=f"must be one of {p['choices']}"))
             else:
                 out[name] = match[0]
             continue
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if not numeric or not math.isfinite(value):
+        # an int is always finite (and math.isfinite would overflow on a huge one)
+        if not numeric or (isinstance(value, float) and not math.isfinite(value)):
             errors.append(FieldError(loc=loc, msg="must be a finite number"))
         elif not p["low"] <= value <= p["high"]:
             errors.append(FieldError(loc=loc, msg=f"must lie in [{p['low']}, {p['high']}]"))
@@ -328,7 +331,8 @@ def list_trials(
     study = get(session, caller, study_id)
     after = 0
     if cursor is not None:
-        if not cursor.isdigit():
+        # our cursors are trial numbers: ASCII digits that fit a BIGINT
+        if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
             raise InvalidSpec(
                 "invalid cursor",
                 [FieldError(loc=["query", "cursor"], msg="not a cursor we issued")],

@@ -10,8 +10,10 @@ from schemas.errors import spec_error
 from schemas.options import KindDefaults
 from schemas.problems.base import ProblemSpec
 
-#: Functions with a fixed dimension; the others take any ``dim`` in [1, MAX_DIM].
+#: Functions with a fixed dimension; the others take any ``dim`` in [MIN_DIM, MAX_DIM].
 FIXED_DIM = {"branin": 2, "hartmann6": 6}
+#: Levy and Rosenbrock couple neighbouring coordinates, so they need two.
+MIN_DIM = {"levy": 2, "rosenbrock": 2}
 MAX_DIM = 50
 
 
@@ -41,6 +43,9 @@ class BayesoptBenchmarkProblem(ProblemSpec):
         fixed = FIXED_DIM.get(self.function)
         if fixed is not None and self.dim not in (None, fixed):
             raise spec_error(("dim",), f"{self.function} is {fixed}-dimensional")
+        least = MIN_DIM.get(self.function, 1)
+        if self.dim is not None and self.dim < least:
+            raise spec_error(("dim",), f"{self.function} needs dim >= {least}")
         if self.batch_size > self.budget:
             raise spec_error(("batch_size",), "batch_size exceeds the budget")
         return self

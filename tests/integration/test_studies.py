@@ -144,6 +144,10 @@ def test_study_errors_are_field_level(stack: RealStack) -> None:
         assert r.status_code == 422 and r.json()["fields"][0]["loc"] == ["body", "params", "opt"]
         r = c.post(f"/v1/studies/{cat['id']}/trials", json={"params": {"opt": "sgd"}, "value": 3})
         assert r.status_code == 201 and r.json()["state"] == "complete"
+        r = c.get(f"/v1/studies/{sid}/trials", params={"cursor": "9" * 32})
+        assert r.status_code == 422 and r.json()["fields"][0]["loc"] == ["query", "cursor"]
+        r = c.post(f"/v1/studies/{sid}/trials", json={"params": {"x1": 10**400, "x2": 1.0}})
+        assert r.status_code == 422 and r.json()["fields"][0]["loc"] == ["body", "params", "x1"]
 
         # Another tenant sees nothing.
     with stack.stack.client(stack.keys[1]) as other:
