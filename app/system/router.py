@@ -16,6 +16,7 @@ from app.settings import Settings
 from app.timeutil import utcnow
 from schemas.options import SolveOptions
 from schemas.problems import SPECS
+from schemas.problems.penalties import PENALTY_NAMES
 from workers.celery_app import celery_app
 from workers.solvers.prox.operators import CATALOGUE
 
@@ -81,8 +82,12 @@ def catalogue() -> list[dict[str, Any]]:
 def solvers(settings: SettingsDep) -> dict[str, Any]:
     return {
         "solvers": catalogue(),
-        # The proximal operators a `composite` problem's penalty may name.
-        "prox_operators": [entry.as_dict() for entry in CATALOGUE.values()],
+        # The catalogue of proximal operators; `composite` says whether a composite problem's
+        # penalty may name it (the matrix operators act on X, not on a vector x).
+        "prox_operators": [
+            {**entry.as_dict(), "composite": entry.name in PENALTY_NAMES}
+            for entry in CATALOGUE.values()
+        ],
         "limits": {
             "max_body_bytes": settings.max_body_bytes,
             "max_problem_elements": settings.max_problem_elements,

@@ -17,7 +17,13 @@ from schemas.arrays import ArrayField
 from schemas.errors import spec_error
 from schemas.options import KindDefaults
 from schemas.problems.base import ProblemSpec
-from schemas.problems.penalties import CD_PENALTIES, Constraint, Penalty, group_labels
+from schemas.problems.penalties import (
+    CD_PENALTIES,
+    NONCONVEX_PENALTIES,
+    Constraint,
+    Penalty,
+    group_labels,
+)
 
 Vector = Annotated[np.ndarray, ArrayField(1)]
 Matrix = Annotated[np.ndarray, ArrayField(2)]
@@ -222,7 +228,11 @@ class CompositeProblem(_LeastSquares):
     loss: Literal["least_squares", "logistic", "huber"] = "least_squares"
     delta: float = Field(default=1.0, gt=0, description="Huber threshold (loss 'huber').")
     penalty: Penalty
-    algorithm: Literal["auto", "fista", "admm", "pdhg", "cd"] = "auto"
+    algorithm: Literal["auto", "fista", "admm", "pdhg", "cd"] = Field(
+        default="auto",
+        description="auto: coordinate descent where it serves the loss and penalty (on the CPU), "
+        "FISTA otherwise.",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> CompositeProblem:
@@ -232,13 +242,25 @@ class CompositeProblem(_LeastSquares):
         if problem is not None:
             raise spec_error(("penalty", problem[0]), problem[1], "shape_mismatch")
         if self.algorithm == "cd":
-            if self.penalty.name not in CD_PENALTIES or self.loss == "huber":
-                raise spec_error(
-                    ("algorithm",),
-                    "coordinate descent serves least-squares or logistic losses with the "
-                    f"penalties {sorted(CD_PENALTIES)}; got loss {self.loss!r} with penalty "
-                    f"{self.penalty.name!r}",
-                )
-            if self.loss == "logistic" and self.penalty.name != "l1":
-                raise spec_error(("algorithm",), "coordinate descent with logistic loss: l1 only")
+            refusal = self.cd_refusal()
+            if refusal is not None:
+                raise spec_error(("algorithm",), refusal)
+        if self.algorithm in ("admm", "pdhg") and self.penalty.name in NONCONVEX_PENALTIES:
+            raise spec_error(
+                ("algorithm",),
+                f"{self.algorithm} needs a convex penalty; {self.penalty.name!r} is not (use "
+                "fista or auto)",
+            )
         return self
+
+    def cd_refusal(self) -> str | None:
+        """Why coordinate descent cannot solve this problem; ``None`` when it can."""
+        if self.penalty.name not in CD_PENALTIES or self.loss == "huber":
+            return (
+                "coordinate descent serves least-squares or logistic losses with the "
+                f"penalties {sorted(CD_PENALTIES)}; got loss {self.loss!r} with penalty "
+                f"{self.penalty.name!r}"
+            )
+        if self.loss == "logistic" and self.penalty.name != "l1":
+            return "coordinate descent with logistic loss: l1 only"
+        return None

@@ -135,8 +135,13 @@ def composite(
     spec: CompositeProblem, options: dict[str, Any], monitor: Monitor, xp: ModuleType
 ) -> SolverResult:
     penalty = spec.penalty
-    if spec.algorithm == "cd":
-        return _coordinate_descent(spec, options, monitor)
+    # auto: the working-set CD solvers (compiled, CPU) where they serve the loss and penalty;
+    # they are the fastest we have there (benchmarks/prox.py). FISTA otherwise.
+    cd_auto = spec.algorithm == "auto" and xp is np and spec.cd_refusal() is None
+    if spec.algorithm == "cd" or cd_auto:
+        result = _coordinate_descent(spec, options, monitor)
+        result.info["algorithm"] = "cd"
+        return result
     result = solve_composite(
         xp.asarray(spec.A),
         xp.asarray(spec.b),

@@ -1567,6 +1567,19 @@ _ENTRIES = [
         ("k", "groups", "weights", "lam", "method"),
         ("k", "groups"),
     ),
+    _entry(
+        GroupSparsePenalty,
+        "lam * (envelope - 0.5 sum_g weights_g ||x_g||^2): zero exactly on vectors with <= k "
+        "non-zero groups (non-convex; prox needs step * lam * max(weights) < 1)",
+        ("k", "groups", "weights", "lam", "method"),
+        ("k", "groups"),
+    ),
+    _entry(
+        GroupKSparse,
+        "indicator of at most k non-zero groups (k-group budget; keeps the k largest groups)",
+        ("k", "groups"),
+        ("k", "groups"),
+    ),
     _entry(NuclearNorm, "lam ||X||_* (sum of singular values)", ("lam",), ()),
     _entry(
         Huber,
