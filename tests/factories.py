@@ -27,6 +27,19 @@ def lasso_data(m: int = 30, n: int = 10, seed: int = 0, lam_frac: float = 0.1) -
     return {"A": A, "b": b, "lam": lam}
 
 
+def completion_problem(M: np.ndarray, mask: np.ndarray, lam: float) -> dict[str, Any]:
+    """A ``matrix_completion`` problem observing ``M`` where ``mask`` is set."""
+    rows, cols = np.nonzero(mask)
+    return {
+        "kind": "matrix_completion",
+        "shape": list(M.shape),
+        "rows": rows.tolist(),
+        "cols": cols.tolist(),
+        "values": M[mask].tolist(),
+        "lam": lam,
+    }
+
+
 def lasso_job(
     m: int = 30,
     n: int = 10,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tests.factories import encode, submit, wait_for
+from tests.factories import completion_problem, encode, submit, wait_for
 from tests.integration.conftest import RealStack
 
 pytestmark = pytest.mark.integration
@@ -109,19 +109,7 @@ def test_matrix_completion_tv_and_constrained_ls(stack: RealStack) -> None:
     m, n = 12, 10
     M = rng.standard_normal((m, 2)) @ rng.standard_normal((2, n))
     mask = rng.random((m, n)) < 0.5
-    rows, cols = np.nonzero(mask)
-    res = solve(
-        stack,
-        {
-            "kind": "matrix_completion",
-            "shape": [m, n],
-            "rows": rows.tolist(),
-            "cols": cols.tolist(),
-            "values": M[mask].tolist(),
-            "lam": 0.5,
-        },
-        tol=1e-8,
-    )
+    res = solve(stack, completion_problem(M, mask, 0.5), tol=1e-8)
     assert res["status"] == "converged"
     X = np.asarray(res["solution"]["X"])
     V = cp.Variable((m, n))

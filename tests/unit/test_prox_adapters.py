@@ -16,6 +16,7 @@ from app.errors import field_errors
 from app.settings import Settings
 from app.system.router import solvers
 from schemas.jobs import JobCreate
+from tests.factories import completion_problem
 from workers.adapters import prox as adapters
 from workers.solvers.monitor import Monitor
 from workers.solvers.prox.cd import solve_sparse_regression
@@ -117,15 +118,7 @@ def test_completion_factors_rebuild_the_matrix() -> None:
     m, n, r = 12, 9, 2
     M = rng.standard_normal((m, r)) @ rng.standard_normal((r, n))
     mask = rng.random((m, n)) < 0.6
-    rows, cols = np.nonzero(mask)
-    body = {
-        "kind": "matrix_completion",
-        "shape": [m, n],
-        "rows": rows.tolist(),
-        "cols": cols.tolist(),
-        "values": M[mask].tolist(),
-        "lam": 0.5,
-    }
+    body = completion_problem(M, mask, 0.5)
     full = run(body)
     factors = run({**body, "solution_format": "factors"})
     assert "X" not in factors.solution and "U" not in full.solution
