@@ -84,7 +84,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     os.environ["OPTAAS_WORKER_QUEUE"] = args.queues
-    from workers.routing import GPU_QUEUE
+    from workers.routing import GPU_QUEUE, consumed_queues
     from workers.solvers.backend import gpu_available
 
     if args.queues == GPU_QUEUE and not gpu_available():
@@ -100,7 +100,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         [
             "worker",
             "--queues",
-            args.queues,
+            consumed_queues(args.queues),
             "--concurrency",
             str(args.concurrency),
             "--hostname",
@@ -159,35 +159,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def give_up() -> None:
         server.should_exit = True
 
-    worker = _WorkerSupervisor(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "worker",
-            "--queues",
-            "cpu",
-            "--concurrency",
-            str(args.workers),
-            "--loglevel",
-            "WARNING",
-        ],
-        env={**os.environ, "OPTAAS_BLAS_THREADS": str(settings.blas_threads)},
-        on_give_up=give_up,
-    )
-    worker.start()
+    env = {**os.environ, "OPTAAS_BLAS_THREADS": str(settings.blas_threads)}
+    # The CPU worker runs jobs; the studies worker answers asks, so that a study's user does not
+    # wait behind a long job.
+    supervisors = [
+        _WorkerSupervisor(_worker_argv(queue, concurrency), env=env, on_give_up=give_up)
+        for queue, concurrency in (("cpu", args.workers), ("studies", 1))
+    ]
+    for supervisor in supervisors:
+        supervisor.start()
     auth = "on" if settings.auth_enabled else "off (loopback only)"
     print(
         f"optaas: http://{args.host}:{args.port}  data in {settings.data_dir}  "
         f"database {settings.resolved_database_url}  "
-        f"{args.workers} worker process(es)  auth {auth}",
+        f"{args.workers} worker process(es) + 1 for study asks  auth {auth}",
         flush=True,
     )
     try:
         server.run()
     finally:
-        worker.stop()
-    return 1 if worker.gave_up else 0
+        for supervisor in supervisors:
+            supervisor.stop()
+    return 1 if any(supervisor.gave_up for supervisor in supervisors) else 0
+
+
+def _worker_argv(queue: str, concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "worker",
+        "--queues",
+        queue,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "WARNING",
+    ]
 
 
 class _WorkerSupervisor:
@@ -297,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     api.set_defaults(func=cmd_api)
 
-    worker = sub.add_parser("worker", help="a Celery worker consuming one queue")
-    worker.add_argument("--queues", choices=["cpu", "gpu"], default="cpu")
+    worker = sub.add_parser(
+        "worker", help="a Celery worker: cpu (jobs, and study asks as a fallback), gpu or studies"
+    )
+    worker.add_argument("--queues", choices=["cpu", "gpu", "studies"], default="cpu")
     worker.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
     worker.add_argument("--hostname", default=None, help="Celery node name")
     worker.add_argument("--loglevel", default="INFO")

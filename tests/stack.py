@@ -123,14 +123,14 @@ class Stack:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
-    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+    def wait_for_workers(self, count: int, timeout: float = 60, queue: str = "cpu") -> None:
         def enough() -> bool:
             r = httpx.get(self.base_url + "/readyz", timeout=5)
             return (
-                r.status_code == 200 and r.json()["checks"]["database"]["workers"]["cpu"] >= count
+                r.status_code == 200 and r.json()["checks"]["database"]["workers"][queue] >= count
             )
 
-        self.wait_until(enough, timeout, f"fewer than {count} cpu workers announced themselves")
+        self.wait_until(enough, timeout, f"fewer than {count} {queue} workers announced themselves")
 
     def stop(self) -> None:
         for name in list(self.workers):

@@ -6,7 +6,16 @@ from typing import Literal
 
 CPU_QUEUE = "cpu"
 GPU_QUEUE = "gpu"
-QUEUES = (CPU_QUEUE, GPU_QUEUE)
+#: Study suggestions: short tasks that a user waits on. A dedicated worker consumes this queue so
+#: that asks are not stuck behind long jobs; CPU workers consume it too, as a fallback.
+STUDIES_QUEUE = "studies"
+QUEUES = (CPU_QUEUE, GPU_QUEUE, STUDIES_QUEUE)
+
+
+def consumed_queues(queue: str) -> str:
+    """The Celery ``--queues`` of a worker started for ``queue``."""
+    return f"{CPU_QUEUE},{STUDIES_QUEUE}" if queue == CPU_QUEUE else queue
+
 
 RUN_JOB_TASK = "optaas.run_job"
 SUGGEST_TASK = "optaas.suggest"

@@ -38,6 +38,7 @@ def _check_database(settings: Settings) -> dict[str, Any]:
         "workers": {
             "cpu": sum(1 for w in workers if w.queue == "cpu"),
             "gpu": sum(1 for w in workers if w.queue == "gpu"),
+            "studies": sum(1 for w in workers if w.queue == "studies"),
         },
     }
 

@@ -59,7 +59,8 @@ def test_serve_runs_jobs_end_to_end(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 ready = httpx.get(base + "/readyz", timeout=2).json()
-                if ready["checks"]["database"]["workers"]["cpu"] >= 2:
+                workers = ready["checks"]["database"]["workers"]
+                if workers["cpu"] >= 2 and workers["studies"] >= 1:
                     break
             except (httpx.HTTPError, KeyError):
                 pass
@@ -108,7 +109,9 @@ def test_serve_runs_jobs_end_to_end(tmp_path: Path) -> None:
             # reconciler gives it the job once the dead one's lease expires.
             victim = submit(c, long_job(1.5, seed=7))
             wait_for(c, victim["id"], {"running"})
-            worker = next(p for p in children_of(proc.pid) if b"worker" in cmdline(p))
+            worker = next(
+                p for p in children_of(proc.pid) if b"worker\x00--queues\x00cpu" in cmdline(p)
+            )
             for pid in [*children_of(worker), worker]:
                 os.kill(pid, signal.SIGKILL)
             done = wait_for(c, victim["id"], timeout=60)

@@ -49,7 +49,9 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
             stack.start_api()
             stack.start_worker("w1")
             stack.start_worker("w2")
+            stack.start_worker("s1", queue="studies")
             stack.wait_for_workers(2)
+            stack.wait_for_workers(1, queue="studies")
             yield RealStack(stack, redis, pg, keys)
         finally:
             stack.stop()
@@ -64,10 +66,13 @@ def live_worker_processes(pg: PostgresServer) -> int:
 
 @pytest.fixture
 def stack(real_stack: RealStack) -> Iterator[RealStack]:
-    """The shared stack, with both workers alive again after a test that killed one."""
+    """The shared stack, with every worker alive again after a test that killed one."""
     yield real_stack
     s = real_stack.stack
     for name in ("w1", "w2"):
         if name not in s.workers:
             s.start_worker(name)
+    if "s1" not in s.workers:
+        s.start_worker("s1", queue="studies")
+        s.wait_for_workers(1, queue="studies")
     s.wait_until(lambda: live_worker_processes(real_stack.pg) >= 2, 60, "workers did not come back")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import wait_for
+from tests.factories import long_job, submit, wait_for
 from tests.integration.conftest import RealStack
 
 pytestmark = pytest.mark.integration
@@ -187,6 +187,25 @@ def test_noisy_study_recommends_by_posterior_mean(stack: RealStack) -> None:
         assert best["predicted_mean"] is not None and math.isfinite(best["predicted_mean"])
 
 
+def test_asks_are_answered_while_every_cpu_worker_runs_a_long_job(stack: RealStack) -> None:
+    """Asks go to the studies queue: its worker answers while the CPU workers are busy."""
+    with stack.stack.client(stack.keys[0]) as c:
+        sid = create(c)["id"]
+        jobs = [submit(c, long_job(30, seed=s)) for s in (11, 12)]
+        for job in jobs:
+            wait_for(c, job["id"], {"running"})
+        ask(c, sid, 2)
+        # answered before either job finished: no CPU worker was free to answer it
+        assert [c.get(f"/v1/jobs/{job['id']}").json()["status"] for job in jobs] == [
+            "running",
+            "running",
+        ]
+        for job in jobs:
+            c.post(f"/v1/jobs/{job['id']}/cancel")
+        for job in jobs:
+            assert wait_for(c, job["id"])["status"] == "cancelled"
+
+
 def test_study_survives_a_worker_restart(stack: RealStack) -> None:
     s = stack.stack
     with s.client(stack.keys[0]) as c:
@@ -194,8 +213,10 @@ def test_study_survives_a_worker_restart(stack: RealStack) -> None:
         first = ask(c, sid, 2)
         for trial in first:
             tell(c, sid, trial, branin(trial["params"]["x1"], trial["params"]["x2"]))
+        # every worker that answers asks dies; a CPU worker (the fallback) comes back
         s.kill_worker("w1")
         s.kill_worker("w2")
+        s.kill_worker("s1")
         s.start_worker("w1")
         s.wait_for_workers(1)
         (after,) = ask(c, sid)
