@@ -524,8 +524,10 @@ def test_sum_largest_vector_projection_with_ties_matches_cvxpy() -> None:
 def test_ell1_threshold_without_sort_matches_sorted(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(13)
     cases = []
-    for trial in range(200):
-        x = rng.standard_normal(int(rng.integers(1, 300)))
+    for trial in range(210):
+        # up to 300 entries, and ten at the sizes of a robust-PCA block (vectorised sums)
+        size = int(rng.integers(1, 300)) if trial < 200 else int(rng.integers(2_000, 50_000))
+        x = rng.standard_normal(size)
         if trial % 3 == 0:
             x = np.round(2 * x) / 2  # many ties
         t0 = float(rng.uniform(-0.5, 1.2) * np.abs(x).sum())
