@@ -72,23 +72,26 @@ def _abs_sum_max(x0: np.ndarray, a: np.ndarray) -> tuple[float, float]:
 
 
 @_jit
-def ell1_epigraph(t0: float, x0: np.ndarray, sorted_abs: bool) -> tuple[float, np.ndarray]:
-    """``(t, x)``, the projection of ``(t0, x0)`` onto ``{||x||_1 <= t}``; with ``sorted_abs``
-    the entries of ``x0`` are non-negative and decreasing (singular values)."""
+def ell1_epigraph(t0: float, x0: np.ndarray, sorted_abs: bool, x: np.ndarray) -> float:
+    """The projection of ``(t0, x0)`` onto ``{||x||_1 <= t}``: returns ``t`` and writes ``x``
+    (same length as ``x0``, not overlapping it); with ``sorted_abs`` the entries of ``x0`` are
+    non-negative and decreasing (singular values)."""
     n = x0.size
-    a = np.empty(n)
-    total, amax = _abs_sum_max(x0, a)
+    # x is the scratch of |x0| until the threshold is known (no allocation: a fresh buffer of a
+    # large cone costs its page faults, more than the projection's arithmetic)
+    total, amax = _abs_sum_max(x0, x)
     if total <= t0:
-        return t0, x0.copy()
+        x[:] = x0
+        return t0
     if amax <= -t0:
-        return 0.0, np.zeros(n)
+        x[:] = 0.0
+        return 0.0
     if sorted_abs:
         lam = _threshold_sorted(x0, t0)
     else:
-        lam = _threshold_michelot(a, t0, total)  # compacts a: |x0| is read from x0 below
+        lam = _threshold_michelot(x, t0, total)  # compacts x; |x0| is read from x0 below
         if np.isnan(lam):
             lam = _threshold_sorted(np.sort(np.abs(x0))[::-1].copy(), t0)
-    x = np.empty(n)
     for i in range(n):  # soft threshold, branch-free: copysign(max(|x0| - lam, 0), x0)
         x[i] = math.copysign(max(abs(x0[i]) - lam, 0.0), x0[i])
-    return t0 + lam, x
+    return t0 + lam

@@ -314,7 +314,7 @@ def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None
         elif kind == "nuc":
             out[rows] = project_nuclear_cone(v[rows], *b.dims)
         elif kind == "ell1":
-            out[rows] = _project_ell1_block(xp, v[rows])
+            _project_ell1_block(v[rows], out[rows])
         elif kind == "sl":
             out[rows] = project_sum_largest_cone(v[rows], *b.dims)
     for _size, idx in plan["q"]:
@@ -340,12 +340,11 @@ def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None
     return out
 
 
-def _project_ell1_block(xp: Any, v: Any) -> Any:
-    t, x = project_ell1_epigraph(float(v[0]), v[1:])
-    out = xp.empty_like(v)
+def _project_ell1_block(v: Any, out: Any) -> None:
+    """Rows ``(t, x)`` of an ell1 cone, written into ``out`` (a view of the result: a vector of
+    a robust-PCA problem's size is not worth copying twice)."""
+    t, _ = project_ell1_epigraph(float(v[0]), v[1:], out=out[1:])
     out[0] = t
-    out[1:] = x
-    return out
 
 
 def _project_soc(xp: Any, V: Any) -> Any:

@@ -269,7 +269,9 @@ def project_psd_cones(V: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def project_ell1_epigraph(t0: float, x0: Any, *, sorted_abs: bool = False) -> tuple[float, Any]:
+def project_ell1_epigraph(
+    t0: float, x0: Any, *, sorted_abs: bool = False, out: Any = None
+) -> tuple[float, Any]:
     r"""Project ``(t0, x0)`` onto :math:`\{(t, x) : \|x\|_1 \le t\}`.
 
     Outside the cone and its polar the projection is ``(t0 + lam, soft(x0, lam))`` with
@@ -286,17 +288,27 @@ def project_ell1_epigraph(t0: float, x0: Any, *, sorted_abs: bool = False) -> tu
     sorted_abs : bool
         ``x0`` is already non-negative and sorted in decreasing order (singular values), so the
         sort is skipped.
+    out : array of shape (n,), optional
+        Where to write ``x`` (a float64 view, e.g. the rows of a larger vector; it must not
+        overlap ``x0``); a new array otherwise.
 
     Returns
     -------
-    (t, x) : (float, array of shape (n,)) in the array module of ``x0``.
+    (t, x) : (float, array of shape (n,)) in the array module of ``x0``; ``x`` is ``out`` when
+    given.
     """
     xp = array_namespace(x0)
     if int(x0.shape[0]) == 0:
-        return max(t0, 0.0), xp.array(x0, copy=True)
+        return max(t0, 0.0), xp.array(x0, copy=True) if out is None else out
     if xp is np:  # the same steps as below, compiled (:mod:`._ell1_kernels`)
-        return ell1_epigraph(float(t0), np.ascontiguousarray(x0, dtype=float), sorted_abs)
-    return _ell1_epigraph_xp(xp, t0, x0, sorted_abs)
+        x = np.empty(x0.shape[0]) if out is None else out
+        t = ell1_epigraph(float(t0), np.ascontiguousarray(x0, dtype=float), sorted_abs, x)
+        return t, x
+    t, x = _ell1_epigraph_xp(xp, t0, x0, sorted_abs)
+    if out is None:
+        return t, x
+    out[...] = x
+    return t, out
 
 
 def _ell1_epigraph_xp(xp: Any, t0: float, x0: Any, sorted_abs: bool) -> tuple[float, Any]:
