@@ -163,7 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The CPU worker runs jobs; the studies worker answers asks, so that a study's user does not
     # wait behind a long job.
     supervisors = [
-        _WorkerSupervisor(_worker_argv(queue, concurrency), env=env, on_give_up=give_up)
+        _WorkerSupervisor(worker_argv(queue, concurrency), env=env, on_give_up=give_up)
         for queue, concurrency in (("cpu", args.workers), ("studies", 1))
     ]
     for supervisor in supervisors:
@@ -183,19 +183,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 1 if any(supervisor.gave_up for supervisor in supervisors) else 0
 
 
-def _worker_argv(queue: str, concurrency: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "app.cli",
-        "worker",
-        "--queues",
-        queue,
-        "--concurrency",
-        str(concurrency),
-        "--loglevel",
-        "WARNING",
-    ]
+def worker_argv(
+    queue: str, concurrency: int, *, loglevel: str = "WARNING", hostname: str | None = None
+) -> list[str]:
+    """The command line of ``optaas worker`` in this interpreter."""
+    argv = [sys.executable, "-m", "app.cli", "worker", "--queues", queue]
+    argv += ["--concurrency", str(concurrency), "--loglevel", loglevel]
+    return argv + ([] if hostname is None else ["--hostname", hostname])
 
 
 class _WorkerSupervisor:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.errors import spec_error
+from workers.solvers.bayesopt.space import same_choice  # the engine's equality of choices
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Direction = Literal["minimize", "maximize"]
@@ -23,13 +24,6 @@ MAX_SUGGESTIONS = 64
 #: Largest bound magnitudes. Floats: ``high - low`` must stay finite when the space is mapped to
 #: the unit cube. Ints: beyond 2**53 a float skips integers, so the values could not be held.
 MAX_BOUND = {"float": 1e300, "int": float(2**53)}
-
-
-def same_choice(a: Choice, b: Choice) -> bool:
-    """Equality of two choices as the study engine sees it: ``1 == 1.0``, but ``True != 1``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
 
 
 class _Strict(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from app.cli import worker_argv
 from tests.servers import free_port
 
 
@@ -90,20 +91,7 @@ class Stack:
     def start_worker(self, name: str, queue: str = "cpu", concurrency: int = 1) -> None:
         self.workers[name] = self._spawn(
             f"worker-{name}",
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "worker",
-                "--queues",
-                queue,
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-            ],
+            worker_argv(queue, concurrency, loglevel="INFO", hostname=f"{name}@%h"),
         )
 
     def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:

@@ -35,8 +35,8 @@ from schemas.studies import (
     TrialCreate,
     TrialPage,
     TrialResource,
-    same_choice,
 )
+from workers.solvers.bayesopt.space import same_choice
 from workers.solvers.bayesopt.suggest import recommend
 
 

@@ -18,6 +18,7 @@ from schemas.options import SolveOptions
 from schemas.problems import SPECS
 from schemas.problems.penalties import PENALTY_NAMES
 from workers.celery_app import celery_app
+from workers.routing import QUEUES
 from workers.solvers.prox.operators import CATALOGUE
 
 router = APIRouter(tags=["system"])
@@ -35,11 +36,7 @@ def _check_database(settings: Settings) -> dict[str, Any]:
         workers = fleet.live(session, since)
     return {
         "ok": True,
-        "workers": {
-            "cpu": sum(1 for w in workers if w.queue == "cpu"),
-            "gpu": sum(1 for w in workers if w.queue == "gpu"),
-            "studies": sum(1 for w in workers if w.queue == "studies"),
-        },
+        "workers": {queue: sum(1 for w in workers if w.queue == queue) for queue in QUEUES},
     }
 
 

@@ -40,7 +40,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _same_choice(a: Any, b: Any) -> bool:
+def same_choice(a: Any, b: Any) -> bool:
     """Equality that keeps ``True`` apart from ``1`` (both are choices a user may mean)."""
     if isinstance(a, bool | np.bool_) or isinstance(b, bool | np.bool_):
         return type(a) is type(b) and bool(a == b)
@@ -92,7 +92,7 @@ class Param:
                     hash(c)
                 except TypeError:
                     raise ValueError(f"{where}: choice {c!r} is not hashable") from None
-                if any(_same_choice(c, d) for d in choices[:i]):
+                if any(same_choice(c, d) for d in choices[:i]):
                     raise ValueError(f"{where}: choice {c!r} appears twice")
             object.__setattr__(self, "choices", choices)
             return
@@ -398,7 +398,7 @@ class Space:
     def _choice_index(p: Param, value: Any) -> int:
         assert p.choices is not None
         for i, c in enumerate(p.choices):
-            if _same_choice(c, value):
+            if same_choice(c, value):
                 return i
         raise ValueError(f"parameter {p.name!r}: {value!r} is not one of {list(p.choices)!r}")
 
