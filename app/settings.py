@@ -84,8 +84,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_broker_url(self) -> str:
-        # The filesystem transport ignores the host; naming one keeps kombu from warning.
-        return self.broker_url or "filesystem://localhost/"
+        # workers/file_broker.py: kombu's filesystem transport with atomic message files. It
+        # ignores the host; naming one keeps kombu from warning.
+        return self.broker_url or "optaasfs://localhost/"
 
     @property
     def broker_folder(self) -> Path:

@@ -15,6 +15,7 @@ from kombu import Queue
 from kombu import pools as kombu_pools
 
 from app.settings import Settings, get_settings
+from workers import file_broker  # noqa: F401 - registers the embedded broker's URL scheme
 from workers.routing import QUEUES
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         transport_options.update(
             data_folder_in=folder,
             data_folder_out=folder,
+            # Beside the queue, on one filesystem: consumers claim a message by renaming it here.
             processed_folder=str(settings.broker_folder / "processed"),
             store_processed=False,
             control_folder=str(settings.broker_folder / "control"),
@@ -87,7 +89,7 @@ def configure(settings: Settings) -> None:
     if settings.embedded:
         for folder in ("queue", "processed", "control"):
             (settings.broker_folder / folder).mkdir(parents=True, exist_ok=True)
-    # Pools are keyed by broker URL, and "filesystem://" names no folder: drop every pooled
+    # Pools are keyed by broker URL, and "optaasfs://" names no folder: drop every pooled
     # connection opened with the previous options.
     celery_app.close()
     if "amqp" in celery_app.__dict__:

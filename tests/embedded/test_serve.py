@@ -70,7 +70,8 @@ def test_serve_runs_jobs_end_to_end(tmp_path: Path) -> None:
                 "optaas serve did not become ready:\n" + (tmp_path / "serve.log").read_text()
             )
 
-        with httpx.Client(base_url=base, timeout=30) as c:  # auth is off on loopback
+        # Longer than the 30 s suggestion timeout, so that a slow ask shows the server's answer.
+        with httpx.Client(base_url=base, timeout=60) as c:  # auth is off on loopback
             job = submit(c, lasso_job(30, 12, seed=5, tol=1e-9, trace_every=1))
             done = wait_for(c, job["id"], timeout=60)
             assert done["status"] == "succeeded", done
