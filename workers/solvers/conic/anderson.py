@@ -17,6 +17,18 @@ With the residual ``g(w) = w - T(w)`` and the last ``mem`` differences of iterat
 ``safeguard`` times the residual of the plain step it replaced; otherwise the caller goes back
 to the plain step and the memory is cleared. Steps with a huge ``||gamma||`` (nearly dependent
 columns) are refused and also clear the memory.
+
+The memory is also *restarted* when the residual at a recorded point exceeds the smallest one
+recorded since the last restart. The safeguard judges an accelerated point one step later; a
+run of accepted steps can still leave the iteration stalled, with the residual rising for tens
+of iterations while the memory keeps differences from a region the iterates have left. Measured
+with the cones benchmark's instances (seeds 0-7) and the unit tests' random problems:
+
+- robust PCA m = 60 to 1e-4: median iterations 310 -> 215 (without acceleration, seeds 0-4
+  needed 150: the stall had made acceleration a loss here);
+- random LPs (two sizes, to 1e-4 and 1e-7): 10-31% fewer iterations in total;
+- D-optimal design, max-cut, QPs: unchanged or fewer; one SOCP of six took 240 iterations
+  instead of 180, and graph partitioning n = 150 to 1e-6 a median 310 instead of 300.
 """
 
 from __future__ import annotations
@@ -42,12 +54,24 @@ class Anderson:
         Type-I (``True``, SCS's default) or type-II.
     regularization : float
         Relative Tikhonov weight ``epsilon``.
+    restart_factor : float
+        Restart when ``||g||`` exceeds this times the smallest ``||g||`` since the last restart
+        (``inf``: never).
     """
 
-    def __init__(self, mem: int, *, type1: bool = True, regularization: float = 1e-8) -> None:
+    def __init__(
+        self,
+        mem: int,
+        *,
+        type1: bool = True,
+        regularization: float = 1e-8,
+        restart_factor: float = 1.0,
+    ) -> None:
         self.mem = int(mem)
         self.type1 = type1
         self.reg = float(regularization)
+        self.restart_factor = float(restart_factor)
+        self.restarts = 0
         self.reset()
         self.accepted = 0
         self.rejected = 0
@@ -62,11 +86,17 @@ class Anderson:
         self._next = 0
         self._w_prev: Any = None
         self._g_prev: Any = None
+        self._best = math.inf  # smallest ||g|| recorded since the reset
 
     def step(self, w: Any, tw: Any, xp: Any) -> Any | None:
         """Record the pair ``(w, T(w))`` and return the extrapolated point, or ``None`` when no
         step can be made yet (or the weights are unreliable, which also clears the memory)."""
         g = w - tw
+        gnorm = float(xp.linalg.norm(g))
+        if gnorm > self.restart_factor * self._best:
+            self.reset()
+            self.restarts += 1
+        self._best = min(self._best, gnorm)
         if self._w_prev is not None:
             if self._S is None or self._S.shape[0] != w.shape[0]:
                 self._S = xp.empty((w.shape[0], self.mem), dtype=w.dtype, order="F")
@@ -97,8 +127,8 @@ class Anderson:
         except np.linalg.LinAlgError:
             self.reset()
             return None
-        gnorm = float(np.linalg.norm(gamma))
-        if not (math.isfinite(gnorm) and gnorm < _MAX_WEIGHT_NORM):
+        weight_norm = float(np.linalg.norm(gamma))
+        if not (math.isfinite(weight_norm) and weight_norm < _MAX_WEIGHT_NORM):
             self.reset()
             return None
         gam = xp.asarray(gamma)

@@ -224,7 +224,8 @@ def solve_conic(
         "c_dot_x": c^T x}``; ``objective = -inf``. Otherwise (``MAX_ITER``, ``TIME_LIMIT``,
         ``CANCELLED``, ``NUMERICAL_ERROR``) the last candidate ``(x, y, s)`` with its residuals.
         ``info`` holds ``scale``, ``rescales``, ``factorizations``, ``linsys`` (back end),
-        ``aa_accepted``, ``aa_rejected``, ``setup_time_s``.
+        ``aa_accepted``, ``aa_rejected``, ``aa_restarts`` (memory cleared because the residual
+        rose, see :mod:`.anderson`), ``setup_time_s``.
 
     Notes
     -----
@@ -272,7 +273,9 @@ def solve_conic(
     (SCS's remapping).
 
     **Acceleration.** Anderson acceleration (type II by default) of the DR map ``w -> T(w)``
-    every ``acceleration_interval`` iterations, with SCS's safeguard (:mod:`.anderson`).
+    every ``acceleration_interval`` iterations, with SCS's safeguard, and a restart of the
+    memory whenever the DR residual rises above its smallest value since the last restart
+    (:mod:`.anderson`).
 
     **Stopping** (SCS's rules, infinity norms, unscaled data):
 
@@ -849,6 +852,7 @@ class _Solver:
             "refine": self.lin.refine,
             "aa_accepted": aa_accepted,
             "aa_rejected": aa_rejected,
+            "aa_restarts": 0 if self.aa is None else self.aa.restarts,
             "setup_time_s": self.setup_time,
         }
         elapsed = time.perf_counter() - self.started
