@@ -550,8 +550,42 @@ def test_ell1_threshold_without_sort_matches_sorted(monkeypatch: pytest.MonkeyPa
         np.testing.assert_allclose(ph, px, rtol=0, atol=1e-12 * max(1.0, sig[0]))
 
 
-# --------------------------------------------------------------------------------------------
-# GPU
+def test_nuclear_gram_route_matches_svd_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Well-conditioned blocks are projected through ``eigh(Y Y^T)``, the others by the SVD; the
+    two agree to 1e-10 of ``|z|`` across condition numbers on both sides of the guard, for every
+    head from inside the cone to far outside."""
+    rng = np.random.default_rng(29)
+    taken: list[bool] = []
+    real = spectral._gram_singular
+
+    def counted(Y: Any, xp: Any) -> Any:
+        out = real(Y, xp)
+        taken.append(out is not None)
+        return out
+
+    cases = []
+    for m, n in ((6, 3), (60, 30), (100, 50), (40, 40)):
+        for ratio in (0.9, 0.1, 0.0101, 0.0099, 1e-6, 0.0):
+            U, _ = np.linalg.qr(rng.standard_normal((m, n)))
+            V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+            sig = np.geomspace(1.0, max(ratio, 1e-300), n) if ratio else np.r_[np.ones(n - 1), 0.0]
+            X = (U * sig) @ V.T  # m x n, stored column-major after the head
+            for head in (-2.0, 0.0, 0.3, 0.9, 1.5):
+                t0 = head * sig.sum()
+                cases.append((np.concatenate(([t0], X.reshape(-1, order="F"))), m, n))
+    monkeypatch.setattr(spectral, "_gram_singular", counted)
+    gram = [spectral.project_nuclear_cone(z, m, n) for z, m, n in cases]
+    routes = list(taken)
+    monkeypatch.setattr(spectral, "_GRAM_MIN_RATIO", math.inf)
+    for (z, m, n), p in zip(cases, gram, strict=True):
+        ref = spectral.project_nuclear_cone(z, m, n)
+        np.testing.assert_allclose(p, ref, rtol=0, atol=1e-10 * np.linalg.norm(z))
+    # both routes were exercised: sigma_min / sigma_max of 0.9, 0.1 and 0.0101 by eigh (4 shapes
+    # x 3 ratios x 5 heads), 0.0099 and below by the SVD
+    assert len(routes) == len(cases) and routes.count(True) == 4 * 3 * 5
+    assert not any(taken[len(cases) :])  # the reference: the SVD only
+
+
 # --------------------------------------------------------------------------------------------
 
 

@@ -112,14 +112,17 @@ class Anderson:
             return None
         S = self._S[:, : self._count]
         Y = self._Y[:, : self._count]
+        # Squared Frobenius norms as dot products of the (contiguous, Fortran-ordered) buffers:
+        # no N x mem temporaries, which cost more than the products themselves at N ~ 1e4.
+        y2 = _squared_norm(Y)
         if self.type1:
             G = S.T @ Y
             rhs = S.T @ g
-            scale = float(xp.sqrt(xp.sum(S * S) * xp.sum(Y * Y)))
+            scale = math.sqrt(_squared_norm(S) * y2)
         else:
             G = Y.T @ Y
             rhs = Y.T @ g
-            scale = float(xp.sum(Y * Y))
+            scale = y2
         k = G.shape[0]
         G = G + (self.reg * scale + 1e-300) * xp.eye(k)
         try:
@@ -132,7 +135,15 @@ class Anderson:
             self.reset()
             return None
         gam = xp.asarray(gamma)
-        return tw - (S - Y) @ gam
+        out = Y @ gam
+        out -= S @ gam
+        out += tw
+        return out
+
+
+def _squared_norm(M: Any) -> float:
+    flat = M.ravel(order="F")  # a view: the column slices of the buffers are contiguous
+    return float(flat @ flat)
 
 
 def _host(a: Any) -> np.ndarray:

@@ -43,6 +43,7 @@ homogeneous self-dual embedding", JOTA 169 (2016) (the ``svec`` convention).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,6 +355,14 @@ def _ell1_threshold_michelot(xp: Any, a: Any, t0: float, total: float) -> float 
     return None
 
 
+# The Gram route squares the condition number: eigenvalue errors are about eps * lambda_max, so a
+# singular value sqrt(lambda) is good to eps * lambda_max / (2 lambda) relative. Above this ratio
+# lambda_min / lambda_max (sigma_min / sigma_max >= 1e-2) that is below ~5e-11, and the
+# reconstruction's error stays below ~5e-11 ||Y|| (its thresholding function has slope at most
+# 1 / (2 sigma_min^2) in lambda); smaller ratios take the SVD.
+_GRAM_MIN_RATIO = 1e-4
+
+
 def project_nuclear_cone(v: Any, m: int, n: int) -> Any:
     """Project ``(t, vec X)``, ``X`` m x n column-major (``m >= n``), onto the nuclear-norm cone.
 
@@ -362,13 +371,32 @@ def project_nuclear_cone(v: Any, m: int, n: int) -> Any:
     ``(t0, sigma)``: ``sigma >= 0`` and soft thresholding keeps it so, hence the ell1 epigraph
     restricted to the non-negative orthant is the same set of candidates, and ``sigma`` comes
     sorted from the SVD.
+
+    When ``Y`` is well conditioned (``sigma_min / sigma_max >= 1e-2``, the common case for the
+    noisy points a splitting method projects) the SVD is replaced by ``eigh`` of the n x n Gram
+    matrix ``Y Y^T = U diag(sigma^2) U^T``, and the result is rebuilt without ``V`` as
+    ``U diag(s / sigma) U^T Y``: at 30 x 60 this costs a third of the SVD, and cuSOLVER's
+    ``eigh`` is much faster than its SVD. The accuracy guard is ``_GRAM_MIN_RATIO``.
     """
     xp = array_namespace(v)
     if m < n:
         raise ValueError(f"nuclear cone needs m >= n, got {m} x {n}")
     t0 = float(v[0])
     Y = v[1:].reshape(n, m)
-    U, sig, Vt = xp.linalg.svd(Y, full_matrices=False)
+    rebuild: Callable[[int, Any], Any]
+    gram = _gram_singular(Y, xp) if n > 0 else None
+    if gram is not None:
+        U, sig = gram
+
+        def rebuild(r: int, s: Any) -> Any:
+            return (U[:, :r] * (s[:r] / sig[:r])) @ (U[:, :r].T @ Y)
+
+    else:
+        U, sig, Vt = xp.linalg.svd(Y, full_matrices=False)
+
+        def rebuild(r: int, s: Any) -> Any:
+            return (U[:, :r] * s[:r]) @ Vt[:r]
+
     t, s = project_ell1_epigraph(t0, sig, sorted_abs=True)
     out = xp.empty_like(v)
     out[0] = t
@@ -378,8 +406,17 @@ def project_nuclear_cone(v: Any, m: int, n: int) -> Any:
     elif t == t0 and r == n and bool(xp.all(s == sig)):
         out[1:] = v[1:]  # already inside: keep the input bit for bit
     else:
-        out[1:] = ((U[:, :r] * s[:r]) @ Vt[:r]).reshape(-1)
+        out[1:] = rebuild(r, s).reshape(-1)
     return out
+
+
+def _gram_singular(Y: Any, xp: Any) -> tuple[Any, Any] | None:
+    """``(U, sigma)``, decreasing, from ``eigh(Y Y^T)``; ``None`` when too ill-conditioned."""
+    lam, U = xp.linalg.eigh(_gram(Y))
+    lam_min, lam_max = (float(x) for x in lam[xp.asarray([0, -1])].tolist())
+    if not (lam_max > 0.0 and lam_min >= _GRAM_MIN_RATIO * lam_max):
+        return None
+    return U[:, ::-1], xp.sqrt(lam[::-1])
 
 
 # --------------------------------------------------------------------------------------------
