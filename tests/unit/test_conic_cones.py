@@ -551,18 +551,10 @@ def test_ell1_threshold_without_sort_matches_sorted(monkeypatch: pytest.MonkeyPa
 
 
 def test_nuclear_gram_route_matches_svd_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Well-conditioned blocks are projected through ``eigh(Y Y^T)``, the others by the SVD; the
-    two agree to 1e-10 of ``|z|`` across condition numbers on both sides of the guard, for every
-    head from inside the cone to far outside."""
+    """With a state, well-conditioned blocks are projected through ``eigh(Y Y^T)``, the others
+    by the SVD; the two agree to 1e-10 of ``|z|`` across condition numbers on both sides of the
+    guard, for every head from inside the cone to far outside."""
     rng = np.random.default_rng(29)
-    taken: list[bool] = []
-    real = spectral._gram_singular
-
-    def counted(Y: Any, xp: Any) -> Any:
-        out = real(Y, xp)
-        taken.append(out is not None)
-        return out
-
     cases = []
     for m, n in ((6, 3), (60, 30), (100, 50), (40, 40)):
         for ratio in (0.9, 0.1, 0.0101, 0.0099, 1e-6, 0.0):
@@ -573,19 +565,41 @@ def test_nuclear_gram_route_matches_svd_route(monkeypatch: pytest.MonkeyPatch) -
             for head in (-2.0, 0.0, 0.3, 0.9, 1.5):
                 t0 = head * sig.sum()
                 cases.append((np.concatenate(([t0], X.reshape(-1, order="F"))), m, n))
-    monkeypatch.setattr(spectral, "_gram_singular", counted)
-    gram = [spectral.project_nuclear_cone(z, m, n) for z, m, n in cases]
-    routes = list(taken)
-    monkeypatch.setattr(spectral, "_GRAM_MIN_RATIO", math.inf)
-    for (z, m, n), p in zip(cases, gram, strict=True):
+    states = [spectral.NuclearConeState() for _ in cases]  # fresh: each tries the Gram route
+    fast = [
+        spectral.project_nuclear_cone(z, m, n, st)
+        for (z, m, n), st in zip(cases, states, strict=True)
+    ]
+    # sigma_min / sigma_max of 0.9, 0.1 and 0.0101 by eigh (4 shapes x 3 ratios x 5 heads),
+    # 0.0099 and below by the SVD
+    assert sum(st.gram for st in states) == 4 * 3 * 5
+    assert sum(st.svd for st in states) == len(cases) - 4 * 3 * 5
+    monkeypatch.setattr(spectral, "_gram_singular", None)  # the stateless call never tries it
+    for (z, m, n), p in zip(cases, fast, strict=True):
         ref = spectral.project_nuclear_cone(z, m, n)
         np.testing.assert_allclose(p, ref, rtol=0, atol=1e-10 * np.linalg.norm(z))
-    # both routes were exercised: sigma_min / sigma_max of 0.9, 0.1 and 0.0101 by eigh (4 shapes
-    # x 3 ratios x 5 heads), 0.0099 and below by the SVD
-    assert len(routes) == len(cases) and routes.count(True) == 4 * 3 * 5
-    assert not any(taken[len(cases) :])  # the reference: the SVD only
 
 
+def test_nuclear_route_is_retried_after_a_backoff() -> None:
+    """A refused Gram try is followed by 16 SVD calls, then 32 after a second refusal; once the
+    points are well conditioned again the Gram route serves every call."""
+    rng = np.random.default_rng(31)
+    U, _ = np.linalg.qr(rng.standard_normal((8, 4)))
+
+    def point(sig: list[float]) -> np.ndarray:
+        return np.concatenate(([0.1], (U * sig).reshape(-1, order="F")))
+
+    state = spectral.NuclearConeState()
+    tried = []
+    for z in [point([1.0, 0.5, 0.1, 1e-4])] * 20 + [point([1.0, 0.9, 0.8, 0.7])] * 40:
+        tried.append(state.skip == 0)
+        spectral.project_nuclear_cone(z, 8, 4, state)
+    assert [i for i, t in enumerate(tried) if t][:3] == [0, 17, 50]
+    assert all(tried[50:]) and state.gram == 10 and state.backoff == spectral._GRAM_RETRY
+
+
+# --------------------------------------------------------------------------------------------
+# GPU
 # --------------------------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ from workers.solvers.backend import array_namespace, to_numpy
 from workers.solvers.conic.expcone import project_exp_cone, project_exp_dual_cone
 from workers.solvers.conic.spectral import (
     LogConeState,
+    NuclearConeState,
     project_ell1_epigraph,
     project_logdet_cone,
     project_nuclear_cone,
@@ -209,9 +210,11 @@ class ConeSpec:
 @dataclass
 class ConeWorkspace:
     """Optional state carried between projections of slowly changing vectors (a solver's
-    iterates): warm starts of the log-det cones' Newton method, one per ``d`` cone."""
+    iterates): warm starts of the log-det cones' Newton method, one per ``d`` cone, and the
+    route (Gram ``eigh`` or SVD) of each nuclear-norm cone."""
 
     logdet: dict[int, LogConeState] = field(default_factory=dict)
+    nuclear: dict[int, NuclearConeState] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,7 +297,7 @@ def _plan(cones: ConeSpec, xp: Any) -> dict[str, Any]:
 def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None) -> Any:
     out = xp.array(v, copy=True)
     plan = _plan(cones, xp)
-    d_index = 0
+    d_index = nuc_index = 0
     for b in plan["loop"]:
         kind = b.kind
         rows = b.rows
@@ -312,7 +315,12 @@ def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None
             out[rows] = project_logdet_cone(v[rows], b.dims[0], state)
             d_index += 1
         elif kind == "nuc":
-            out[rows] = project_nuclear_cone(v[rows], *b.dims)
+            nuc_state = None
+            if work is not None:
+                nuc_state = work.nuclear.setdefault(nuc_index, NuclearConeState())
+            m_nuc, n_nuc = b.dims
+            out[rows] = project_nuclear_cone(v[rows], m_nuc, n_nuc, nuc_state)
+            nuc_index += 1
         elif kind == "ell1":
             _project_ell1_block(v[rows], out[rows])
         elif kind == "sl":

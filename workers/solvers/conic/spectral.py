@@ -65,6 +65,7 @@ from workers.solvers.conic._log_kernels import (
 
 __all__ = [
     "LogConeState",
+    "NuclearConeState",
     "project_ell1_epigraph",
     "project_log_cone",
     "project_logdet_cone",
@@ -361,9 +362,24 @@ def _ell1_threshold_michelot(xp: Any, a: Any, t0: float, total: float) -> float 
 # reconstruction's error stays below ~5e-11 ||Y|| (its thresholding function has slope at most
 # 1 / (2 sigma_min^2) in lambda); smaller ratios take the SVD.
 _GRAM_MIN_RATIO = 1e-4
+# After a refusal the SVD serves this many calls before the Gram route is tried again, doubling
+# on each further refusal: a refused try costs an eigh on top of the SVD, and a solver's
+# consecutive points have much the same conditioning.
+_GRAM_RETRY, _GRAM_RETRY_MAX = 16, 1024
 
 
-def project_nuclear_cone(v: Any, m: int, n: int) -> Any:
+@dataclass
+class NuclearConeState:
+    """Route memory of one nuclear-norm cone across a solver's iterations (see
+    :func:`project_nuclear_cone`); ``gram`` and ``svd`` count the calls each route served."""
+
+    skip: int = 0
+    backoff: int = _GRAM_RETRY
+    gram: int = 0
+    svd: int = 0
+
+
+def project_nuclear_cone(v: Any, m: int, n: int, state: NuclearConeState | None = None) -> Any:
     """Project ``(t, vec X)``, ``X`` m x n column-major (``m >= n``), onto the nuclear-norm cone.
 
     With ``Y = X^T`` (the row-major view of the stored columns) ``= U diag(sigma) V^T``, the
@@ -372,11 +388,13 @@ def project_nuclear_cone(v: Any, m: int, n: int) -> Any:
     restricted to the non-negative orthant is the same set of candidates, and ``sigma`` comes
     sorted from the SVD.
 
-    When ``Y`` is well conditioned (``sigma_min / sigma_max >= 1e-2``, the common case for the
-    noisy points a splitting method projects) the SVD is replaced by ``eigh`` of the n x n Gram
-    matrix ``Y Y^T = U diag(sigma^2) U^T``, and the result is rebuilt without ``V`` as
-    ``U diag(s / sigma) U^T Y``: at 30 x 60 this costs a third of the SVD, and cuSOLVER's
-    ``eigh`` is much faster than its SVD. The accuracy guard is ``_GRAM_MIN_RATIO``.
+    With a ``state`` (a solver's repeated projections) a well-conditioned ``Y``
+    (``sigma_min / sigma_max >= 1e-2``, common for the noisy points a splitting method
+    projects) skips the SVD: ``eigh`` of the n x n Gram matrix ``Y Y^T = U diag(sigma^2) U^T``,
+    and the result rebuilt without ``V`` as ``U diag(s / sigma) U^T Y``. At 30 x 60 this costs
+    two thirds of the SVD, and cuSOLVER's ``eigh`` is much faster than its SVD. The accuracy guard
+    is ``_GRAM_MIN_RATIO``; whether to try the route is learnt per cone, since a refused try
+    costs an ``eigh`` on top of the SVD. Without a state the SVD is used.
     """
     xp = array_namespace(v)
     if m < n:
@@ -384,7 +402,20 @@ def project_nuclear_cone(v: Any, m: int, n: int) -> Any:
     t0 = float(v[0])
     Y = v[1:].reshape(n, m)
     rebuild: Callable[[int, Any], Any]
-    gram = _gram_singular(Y, xp) if n > 0 else None
+    gram = None
+    if state is not None and n > 0:
+        if state.skip > 0:
+            state.skip -= 1
+        else:
+            gram = _gram_singular(Y, xp)
+            if gram is None:
+                state.skip, state.backoff = state.backoff, min(2 * state.backoff, _GRAM_RETRY_MAX)
+            else:
+                state.backoff = _GRAM_RETRY
+        if gram is None:
+            state.svd += 1
+        else:
+            state.gram += 1
     if gram is not None:
         U, sig = gram
 
