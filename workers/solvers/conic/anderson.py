@@ -73,8 +73,6 @@ class Anderson:
         self.restart_factor = float(restart_factor)
         self.restarts = 0
         self.reset()
-        self.accepted = 0
-        self.rejected = 0
 
     def reset(self) -> None:
         # The differences live in the columns of two (N, mem) Fortran-ordered buffers used as
