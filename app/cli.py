@@ -178,6 +178,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
+        # Each worker's warm shutdown takes seconds; they run side by side, not one after another.
+        for supervisor in supervisors:
+            supervisor.request_stop()
         for supervisor in supervisors:
             supervisor.stop()
     return 1 if any(supervisor.gave_up for supervisor in supervisors) else 0
@@ -211,6 +214,7 @@ class _WorkerSupervisor:
         self._proc: subprocess.Popen[bytes] | None = None
         self._started = 0.0
         self._quick_deaths = 0
+        self._terminated: subprocess.Popen[bytes] | None = None
         self.gave_up = False
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
@@ -249,12 +253,21 @@ class _WorkerSupervisor:
             log.warning("worker process exited with %s; starting a new one", code)
             self._spawn()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Stop restarting the worker and ask it to shut down (SIGTERM); :meth:`stop` waits."""
         self._stopping.set()
+        proc = self._proc
+        if proc is not None and proc is not self._terminated and proc.poll() is None:
+            proc.terminate()
+            self._terminated = proc
+
+    def stop(self) -> None:
+        self.request_stop()
         self._thread.join(timeout=5)
+        # the watcher may have started a worker just before it saw the stop
+        self.request_stop()
         if self._proc is None:
             return
-        self._proc.terminate()
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
