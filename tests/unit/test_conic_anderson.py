@@ -51,8 +51,9 @@ def _robust_pca_60(seed: int) -> tuple[object, ...]:
 
 def test_restarts_shorten_the_robust_pca_stall(monkeypatch: pytest.MonkeyPatch) -> None:
     """Accepted Anderson steps can leave the residual rising for tens of iterations here;
-    restarting the memory then saves at least a fifth of the iterations over six seeds (measured:
-    1390 against 2020; two of the seeds never restart and are unchanged)."""
+    restarting the memory then saves iterations over six seeds: measured 1390 against 2020 (31%);
+    two of the seeds never restart and are unchanged. The bound asks for 15%, leaving room for
+    another BLAS to round differently and move individual counts."""
     with_restart, without, restarts = [], [], 0
     for seed in range(6):
         A, b, c, K = _robust_pca_60(seed)
@@ -66,4 +67,4 @@ def test_restarts_shorten_the_robust_pca_stall(monkeypatch: pytest.MonkeyPatch) 
         assert res.status is SolverStatus.CONVERGED and res.info["aa_restarts"] == 0
         without.append(res.iterations)
     assert restarts > 0
-    assert sum(with_restart) <= 0.8 * sum(without), (with_restart, without)
+    assert sum(with_restart) <= 0.85 * sum(without), (with_restart, without)
