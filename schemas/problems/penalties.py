@@ -164,9 +164,6 @@ class _GroupBudget(_Item):
         labels = group_labels(self.groups)
         if self.k > int(labels.max()) + 1:
             raise PydanticCustomError("k_too_large", "k exceeds the number of groups", {})
-        weights = getattr(self, "weights", None)
-        if weights is not None:
-            _nonneg(weights, "weights")
         return self
 
     def check_size(self, n: int) -> tuple[str, str] | None:
@@ -179,6 +176,12 @@ class GroupSparseEnvelope(_GroupBudget):
     name: Literal["group_sparse_envelope"]
     lam: float = Field(default=1.0, ge=0)
     weights: Vector | None = None
+
+    @model_validator(mode="after")
+    def _w(self) -> GroupSparseEnvelope:
+        if self.weights is not None:
+            _nonneg(self.weights, "weights")
+        return self
 
 
 class GroupKSparse(_GroupBudget):
