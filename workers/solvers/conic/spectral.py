@@ -379,6 +379,23 @@ class NuclearConeState:
     gram: int = 0
     svd: int = 0
 
+    def gram_singular(self, Y: Any, xp: Any) -> tuple[Any, Any] | None:
+        """:func:`_gram_singular` unless the route is being skipped; counts the route taken."""
+        out = None
+        if self.skip > 0:
+            self.skip -= 1
+        else:
+            out = _gram_singular(Y, xp)
+            if out is None:
+                self.skip, self.backoff = self.backoff, min(2 * self.backoff, _GRAM_RETRY_MAX)
+            else:
+                self.backoff = _GRAM_RETRY
+        if out is None:
+            self.svd += 1
+        else:
+            self.gram += 1
+        return out
+
 
 def project_nuclear_cone(v: Any, m: int, n: int, state: NuclearConeState | None = None) -> Any:
     """Project ``(t, vec X)``, ``X`` m x n column-major (``m >= n``), onto the nuclear-norm cone.
@@ -404,20 +421,7 @@ def project_nuclear_cone(v: Any, m: int, n: int, state: NuclearConeState | None 
     t0 = float(v[0])
     Y = v[1:].reshape(n, m)
     rebuild: Callable[[int, Any], Any]
-    gram = None
-    if state is not None and n > 0:
-        if state.skip > 0:
-            state.skip -= 1
-        else:
-            gram = _gram_singular(Y, xp)
-            if gram is None:
-                state.skip, state.backoff = state.backoff, min(2 * state.backoff, _GRAM_RETRY_MAX)
-            else:
-                state.backoff = _GRAM_RETRY
-        if gram is None:
-            state.svd += 1
-        else:
-            state.gram += 1
+    gram = state.gram_singular(Y, xp) if state is not None and n > 0 else None
     if gram is not None:
         U, sig = gram
 
