@@ -68,3 +68,49 @@ def test_restarts_shorten_the_robust_pca_stall(monkeypatch: pytest.MonkeyPatch) 
         without.append(res.iterations)
     assert restarts > 0
     assert sum(with_restart) <= 0.85 * sum(without), (with_restart, without)
+
+
+def _reference_step(
+    pairs: list[tuple[np.ndarray, np.ndarray]], mem: int, type1: bool, reg: float
+) -> np.ndarray:
+    """The Anderson point from scratch: the last ``mem`` differences, the normal equations
+    formed in full (what the class keeps up to date one column at a time)."""
+    ws = [w for w, _ in pairs]
+    gs = [w - tw for w, tw in pairs]
+    S = np.column_stack([ws[i + 1] - ws[i] for i in range(len(ws) - 1)][-mem:])
+    Y = np.column_stack([gs[i + 1] - gs[i] for i in range(len(gs) - 1)][-mem:])
+    g = gs[-1]
+    if type1:
+        G, rhs = S.T @ Y, S.T @ g
+        scale = math.sqrt(np.sum(S * S) * np.sum(Y * Y))
+    else:
+        G, rhs = Y.T @ Y, Y.T @ g
+        scale = np.sum(Y * Y)
+    gamma = np.linalg.solve(G + (reg * scale + 1e-300) * np.eye(G.shape[0]), rhs)
+    return pairs[-1][1] - (S - Y) @ gamma
+
+
+@pytest.mark.parametrize("type1", [True, False])
+def test_step_matches_the_normal_equations_formed_in_full(type1: bool) -> None:
+    """Past the memory length the ring overwrites its oldest column; the kept matrix must still
+    equal the one formed from the last ``mem`` differences."""
+    rng = np.random.default_rng(3)
+    mem, reg, N = 4, 1e-8, 50
+    M = rng.standard_normal((N, N)) / (2 * math.sqrt(N))  # a contraction T(w) = M w + q
+    q = rng.standard_normal(N)
+    aa = Anderson(mem, type1=type1, regularization=reg, restart_factor=math.inf)
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    w = rng.standard_normal(N)
+    for k in range(11):
+        pair = (w, M @ w + q)
+        pairs.append(pair)
+        out = aa.step(*pair, np)
+        if k == 0:
+            assert out is None
+            w = pair[1]
+            continue
+        assert out is not None
+        ref = _reference_step(pairs, mem, type1, reg)
+        assert np.allclose(out, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+        # move on from a point off the plain path, as the solver does after a rejected step
+        w = 0.5 * (out + pair[1]) + 0.01 * rng.standard_normal(N)

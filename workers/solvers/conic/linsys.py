@@ -25,7 +25,8 @@ reduced matrix ``M``:
     ordering and no pivoting (``M`` is positive definite, so the diagonal pivots are safe).
     Dense rows of ``A`` (e.g. a budget constraint ``1^T x = 1``) are left out of ``M`` and added
     back by the Sherman-Morrison-Woodbury formula, one extra ``O(n k)`` product per solve for
-    ``k`` dense rows.
+    ``k`` dense rows. A diagonal ``M`` (no row of ``A`` shared by two variables, as in robust
+    PCA's orthant form) is not factored: a solve is an entrywise product.
 ``kkt``
     ``M`` would fill in although the KKT matrix is sparse: SuperLU on the quasi-definite KKT
     matrix itself (threshold pivoting keeps it stable).
@@ -134,6 +135,8 @@ class LinearSystem:
         self.factorizations = 0
         self.refine = False
         self._kkt_csc: Any = None
+        self._lu: Any = None
+        self._inv_diag = np.zeros(0)
         self._wb: tuple[np.ndarray, np.ndarray, Any] | None = None
         self.factor(r_y)
 
@@ -212,6 +215,14 @@ class LinearSystem:
         10x on matrices with little fill (robust PCA: 2 x 2 blocks, 1.0 ms -> 0.3 ms per solve
         for n = 10^4). Here one factorisation serves hundreds of solves.
         """
+        offdiag = M - sp.diags(M.diagonal())
+        offdiag.eliminate_zeros()
+        if offdiag.nnz == 0:
+            # every variable has rows of its own (robust PCA): a solve is an entrywise product,
+            # ~2 instead of ~25 microseconds through SuperLU at n = 3600
+            self._lu = None
+            self._inv_diag = 1.0 / M.diagonal()
+            return
         self._lu = spla.splu(
             M,
             permc_spec="MMD_AT_PLUS_A",
@@ -227,12 +238,18 @@ class LinearSystem:
             self._wb = None
             return
         U = np.asarray(self.A[self._dense_rows].toarray().T)  # (n, k)
-        W = np.asarray(self._lu.solve(U))
+        W = self._lu_solve(U)
         cap = np.diag(np.asarray(self.r_y)[self._dense_rows]) + U.T @ W
         self._wb = (U, W, sla.cho_factor(cap, lower=False, check_finite=False))
 
+    def _lu_solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``M_s^{-1} rhs`` for a vector or the columns of a matrix."""
+        if self._lu is None:
+            return rhs * (self._inv_diag if rhs.ndim == 1 else self._inv_diag[:, None])
+        return np.asarray(self._lu.solve(rhs))
+
     def _sparse_solve(self, rhs: np.ndarray) -> np.ndarray:
-        x: np.ndarray = self._lu.solve(rhs)
+        x = self._lu_solve(rhs)
         if self._wb is not None:
             U, W, cap = self._wb
             x = x - W @ sla.cho_solve(cap, U.T @ x, check_finite=False)

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from workers.solvers.backend import array_namespace, to_numpy
+from workers.solvers.conic._scaling_kernels import csc_row_col_stats, csc_scale
 from workers.solvers.conic.linsys import prefers_dense
 
 __all__ = ["Scaling", "cone_blocks", "equilibrate", "identity_scaling"]
@@ -87,41 +88,31 @@ def _limit(xp: Any, norms: Any) -> Any:
 
 
 class _SparseEntries:
-    """A sparse matrix as its nonzeros with row and column indices, for fast repeated row /
-    column reductions (segment reductions over precomputed orderings) and in-place scaling."""
+    """A sparse matrix as its CSC arrays, for fast repeated row / column reductions and
+    in-place scaling (compiled, :mod:`._scaling_kernels`)."""
 
     def __init__(self, M: Any) -> None:
         csc = sp.csc_matrix(M, copy=True)
         csc.sum_duplicates()
         self.shape = csc.shape
-        self.data = csc.data.astype(np.float64)
+        self.data = np.ascontiguousarray(csc.data, dtype=np.float64)
         self.rows = csc.indices.astype(np.int64)
-        self.cols = np.repeat(np.arange(csc.shape[1]), np.diff(csc.indptr))
         self.colptr = csc.indptr.astype(np.int64)
-        self.order = np.argsort(self.rows, kind="stable")
-        self.rowptr = np.concatenate(
-            ([0], np.cumsum(np.bincount(self.rows, minlength=csc.shape[0])))
-        )
-        self.rcnt = np.diff(self.rowptr).astype(np.float64)
+        self.rcnt = np.bincount(self.rows, minlength=csc.shape[0]).astype(np.float64)
         self.ccnt = np.diff(self.colptr).astype(np.float64)
 
-    @staticmethod
-    def _segments(ufunc: Any, values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
-        out = np.zeros(ptr.size - 1)
-        nonempty = np.flatnonzero(np.diff(ptr) > 0)
-        if values.size and nonempty.size:
-            out[nonempty] = ufunc.reduceat(values, ptr[:-1][nonempty])
-        return out
-
     def stats(self, rms: bool) -> tuple[np.ndarray, np.ndarray]:
-        vals = self.data * self.data if rms else np.abs(self.data)
-        ufunc = np.add if rms else np.maximum
-        rows = self._segments(ufunc, vals[self.order], self.rowptr)
-        cols = self._segments(ufunc, vals, self.colptr)
+        rows, cols = csc_row_col_stats(self.data, self.rows, self.colptr, self.shape[0], rms)
         return rows, cols
 
     def scale(self, left: np.ndarray, right: np.ndarray) -> None:
-        self.data *= left[self.rows] * right[self.cols]
+        csc_scale(
+            self.data,
+            self.rows,
+            self.colptr,
+            np.ascontiguousarray(left, dtype=np.float64),
+            np.ascontiguousarray(right, dtype=np.float64),
+        )
 
     def matrix(self) -> sp.csc_matrix:
         return sp.csc_matrix((self.data, self.rows, self.colptr), shape=self.shape)
