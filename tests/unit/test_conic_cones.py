@@ -174,7 +174,7 @@ SPECS = {
     "zero_nonneg": ConeSpec(z=3, l=4),
     "box": ConeSpec(bu=(1.0, 2.0, np.inf, 0.0, -1.0, 3.0), bl=(-1.0, 0.5, 0.0, 0.0, -2.0, -np.inf)),
     "soc": ConeSpec(q=(1, 2, 3, 3, 7)),
-    "psd": ConeSpec(s=(1, 2, 3, 3, 6, 40)),
+    "psd": ConeSpec(s=(1, 2, 3, 3, 6, 40, 33)),  # batched below 33, sliced above
     "exp": ConeSpec(ep=6, ed=5),
     "power": ConeSpec(p=(0.0, 0.2, 0.5, 0.9, 1.0, -0.3, -0.5, -1.0)),
     "logdet": ConeSpec(d=(1, 2, 5, 12)),

@@ -46,11 +46,13 @@ import numpy as np
 from workers.solvers.backend import array_namespace, to_numpy
 from workers.solvers.conic.expcone import project_exp_cone, project_exp_dual_cone
 from workers.solvers.conic.spectral import (
+    PSD_BATCH_MAX_N,
     LogConeState,
     NuclearConeState,
     project_ell1_epigraph,
     project_logdet_cone,
     project_nuclear_cone,
+    project_psd_cone,
     project_psd_cones,
     project_sum_largest_cone,
     smat,
@@ -269,10 +271,15 @@ def _plan(cones: ConeSpec, xp: Any) -> dict[str, Any]:
     plan: dict[str, Any] = {}
     # cones projected one by one (thousands of small exp or SOC blocks are not looped over)
     plan["loop"] = [b for b in cones.blocks() if b.kind not in _VECTORISED]
-    # Second-order and PSD cones grouped by size: one gather, one batched kernel, one scatter.
+    # Second-order and small PSD cones grouped by size: one gather, one batched kernel, one
+    # scatter. A PSD cone above the batching size is projected on its own rows (a slice: the
+    # gather and scatter of its n(n+1)/2 entries would only add to the eigh).
+    plan["s_large"] = [b.rows for b in _segments(cones, "s") if b.dims[0] > PSD_BATCH_MAX_N]
     for kind in ("q", "s"):
         groups: dict[int, list[int]] = {}
         for b in _segments(cones, kind):
+            if kind == "s" and b.dims[0] > PSD_BATCH_MAX_N:
+                continue
             groups.setdefault(b.dims[0], []).append(b.start)
         plan[kind] = [
             (size, xp.asarray(np.add.outer(np.asarray(starts), np.arange(b_len))))
@@ -329,6 +336,8 @@ def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None
         out[idx] = _project_soc(xp, v[idx])
     for _size, idx in plan["s"]:
         out[idx] = project_psd_cones(v[idx])
+    for rows in plan["s_large"]:
+        out[rows] = project_psd_cone(v[rows])
     if plan["ep"] is not None:
         start, count = plan["ep"]
         rows = slice(start, start + 3 * count)

@@ -64,6 +64,7 @@ from workers.solvers.conic._log_kernels import (
 )
 
 __all__ = [
+    "PSD_BATCH_MAX_N",
     "LogConeState",
     "NuclearConeState",
     "project_ell1_epigraph",
@@ -223,7 +224,7 @@ def _gram(B: Any) -> Any:
 
 # Below this order the per-call overhead of the split reconstruction exceeds its savings, so
 # equal-size PSD blocks are projected as one batched eigh and one batched product.
-_PSD_BATCH_MAX_N = 32
+PSD_BATCH_MAX_N = 32
 
 
 def project_psd_cone(v: Any) -> Any:
@@ -259,7 +260,7 @@ def project_psd_cones(V: Any) -> Any:
     n = svec_order(V.shape[-1])
     if n == 0:
         return xp.zeros_like(V)
-    if n > _PSD_BATCH_MAX_N:
+    if n > PSD_BATCH_MAX_N:
         return xp.stack([project_psd_cone(V[i]) for i in range(V.shape[0])])
     w, Q = xp.linalg.eigh(_smat(V, full=False))
     P = (Q * xp.maximum(w, 0.0)[:, None, :]) @ xp.swapaxes(Q, -1, -2)
