@@ -521,6 +521,57 @@ def test_sum_largest_vector_projection_with_ties_matches_cvxpy() -> None:
             np.testing.assert_array_equal(x[b:], lam[b:])
 
 
+def test_sum_largest_sweep_on_a_prefix_is_exact_or_declines() -> None:
+    """From only the ``r`` largest entries the sweep must return the full projection's
+    ``(t, x[:b], b)`` when ``b < r``, and decline (``None``) otherwise; ties included."""
+    rng = np.random.default_rng(21)
+    for trial in range(300):
+        n = int(rng.integers(2, 40))
+        lam = np.sort(np.round(rng.standard_normal(n), 1 if trial % 2 else 6))[::-1].copy()
+        k = int(rng.integers(1, n + 1))
+        t0 = float(rng.uniform(-3.0, 1.0)) * abs(float(np.sum(lam[:k]))) + float(
+            rng.uniform(-1.0, 1.0)
+        )
+        t, x, b = spectral.project_sum_largest(t0, lam, k)
+        for r in range(k, n + 1):
+            part = spectral._sum_largest_sweep(t0, lam[:r].copy(), k, n)
+            if b < r or r == n:
+                assert part is not None, (trial, r, b)
+                tp, xp_, bp = part
+                assert (tp, bp) == (t, b)
+                np.testing.assert_array_equal(xp_[:b], x[:b])
+            else:
+                assert part is None, (trial, r, b)
+
+
+@pytest.mark.parametrize("t_scale", [0.9, -3.0])
+def test_sum_largest_cone_partial_eigh_matches_full(t_scale: float) -> None:
+    """n = 200, k = 10, through a solver's workspace: the top 20 eigenpairs (LAPACK ?syevr)
+    serve the projection. With ``t0 = 0.9 sum_10`` 13 eigenvalues move and the partial route
+    is exact; with a very negative ``t0`` almost all move, the partial try declines and the full
+    ``eigh`` takes over. Both agree with the stateless (full ``eigh``) projection, which is
+    checked against Moreau's conditions."""
+    n, k = 200, 10
+    cones = ConeSpec(sl_n=(n,), sl_k=(k,))
+    rng = np.random.default_rng(4)
+    X = random_symmetric(rng, n)
+    lam = np.linalg.eigvalsh(X)[::-1]
+    z = np.concatenate(([t_scale * abs(float(np.sum(lam[:k])))], svec(X)))
+    work = ConeWorkspace()
+    p = project_cone(z, cones, work=work)
+    state = work.sum_largest[0]
+    if t_scale > 0:
+        assert (state.partial, state.full, state.retries, state.changed) == (1, 0, 0, 13)
+    else:
+        assert (state.partial, state.full, state.retries) == (0, 1, 1)
+        assert state.changed > 150
+    full = assert_projection(z, cones)
+    np.testing.assert_allclose(p, full, rtol=0, atol=1e-11 * np.linalg.norm(z))
+    # the next call is sized from the last one: 13 + 6 = 19 (within n / 10) or too many
+    project_cone(z, cones, work=work)
+    assert state.partial == (2 if t_scale > 0 else 0)
+
+
 def test_ell1_threshold_without_sort_matches_sorted(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(13)
     cases = []

@@ -49,6 +49,7 @@ from workers.solvers.conic.spectral import (
     PSD_BATCH_MAX_N,
     LogConeState,
     NuclearConeState,
+    SumLargestConeState,
     project_ell1_epigraph,
     project_logdet_cone,
     project_nuclear_cone,
@@ -212,11 +213,13 @@ class ConeSpec:
 @dataclass
 class ConeWorkspace:
     """Optional state carried between projections of slowly changing vectors (a solver's
-    iterates): warm starts of the log-det cones' Newton method, one per ``d`` cone, and the
-    route (Gram ``eigh`` or SVD) of each nuclear-norm cone."""
+    iterates): warm starts of the log-det cones' Newton method, one per ``d`` cone, the
+    route (Gram ``eigh`` or SVD) of each nuclear-norm cone, and how many top eigenpairs each
+    sum-largest cone changed last time (the size of its partial ``eigh``)."""
 
     logdet: dict[int, LogConeState] = field(default_factory=dict)
     nuclear: dict[int, NuclearConeState] = field(default_factory=dict)
+    sum_largest: dict[int, SumLargestConeState] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ def _plan(cones: ConeSpec, xp: Any) -> dict[str, Any]:
 def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None) -> Any:
     out = xp.array(v, copy=True)
     plan = _plan(cones, xp)
-    d_index = nuc_index = 0
+    d_index = nuc_index = sl_index = 0
     for b in plan["loop"]:
         kind = b.kind
         rows = b.rows
@@ -331,7 +334,12 @@ def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None
         elif kind == "ell1":
             _project_ell1_block(v[rows], out[rows])
         elif kind == "sl":
-            out[rows] = project_sum_largest_cone(v[rows], *b.dims)
+            sl_state = None
+            if work is not None:
+                sl_state = work.sum_largest.setdefault(sl_index, SumLargestConeState())
+            n_sl, k_sl = b.dims
+            out[rows] = project_sum_largest_cone(v[rows], n_sl, k_sl, sl_state)
+            sl_index += 1
     for _size, idx in plan["q"]:
         out[idx] = _project_soc(xp, v[idx])
     for _size, idx in plan["s"]:
