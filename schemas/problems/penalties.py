@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.arrays import ArrayField
+from schemas.errors import spec_error
 
 Vector = Annotated[np.ndarray, ArrayField(1)]
 
@@ -36,12 +37,18 @@ def _length(field: str, v: np.ndarray | None, n: int) -> tuple[str, str] | None:
 def _nonneg(v: np.ndarray, field: str) -> np.ndarray:
     if (v < 0).any():
         i = int(np.argmax(v < 0))
-        raise PydanticCustomError(
-            "negative_entry",
-            "{field} must be non-negative; entry {index} is {value}",
-            {"field": field, "index": i, "value": float(v[i])},
+        raise spec_error(
+            (field,), f"{field} must be non-negative; entry {i} is {float(v[i])}", "negative_entry"
         )
     return v
+
+
+def _labels_of(groups: np.ndarray) -> np.ndarray:
+    """:func:`group_labels`, with its error reported at the penalty's ``groups`` field."""
+    try:
+        return group_labels(groups)
+    except PydanticCustomError as exc:
+        raise spec_error(("groups",), exc.message(), exc.type) from None
 
 
 def group_labels(groups: np.ndarray) -> np.ndarray:
@@ -116,14 +123,15 @@ class GroupL1(Lam):
 
     @model_validator(mode="after")
     def _g(self) -> GroupL1:
-        labels = group_labels(self.groups)
+        labels = _labels_of(self.groups)
         if self.weights is not None:
             _nonneg(self.weights, "weights")
             if self.weights.size != int(labels.max()) + 1:
-                raise PydanticCustomError(
+                raise spec_error(
+                    ("weights",),
+                    f"weights needs one entry per group index 0..{int(labels.max())}; got "
+                    f"{self.weights.size}",
                     "shape_mismatch",
-                    "weights needs one entry per group index 0..{last}; got {got}",
-                    {"last": int(labels.max()), "got": self.weights.size},
                 )
         return self
 
@@ -142,8 +150,10 @@ class SumOfNorms(Lam):
         seen: set[int] = set()
         for block in self.blocks:
             if not block or any(j < 0 or j in seen for j in block) or len(set(block)) != len(block):
-                raise PydanticCustomError(
-                    "blocks", "blocks must be non-empty, disjoint lists of indices >= 0", {}
+                raise spec_error(
+                    ("blocks",),
+                    "blocks must be non-empty, disjoint lists of indices >= 0",
+                    "blocks",
                 )
             seen.update(block)
         return self
@@ -161,9 +171,11 @@ class _GroupBudget(_Item):
 
     @model_validator(mode="after")
     def _g(self) -> _GroupBudget:
-        labels = group_labels(self.groups)
+        labels = _labels_of(self.groups)
         if self.k > int(labels.max()) + 1:
-            raise PydanticCustomError("k_too_large", "k exceeds the number of groups", {})
+            raise spec_error(
+                ("k",), f"k is {self.k} but there are {int(labels.max()) + 1} groups", "k_too_large"
+            )
         return self
 
     def check_size(self, n: int) -> tuple[str, str] | None:
@@ -240,7 +252,7 @@ class BoxSet(_Item):
         lo = -np.inf if self.lower is None else np.asarray(self.lower)
         hi = np.inf if self.upper is None else np.asarray(self.upper)
         if np.any(lo > hi):
-            raise PydanticCustomError("empty_box", "lower must not exceed upper", {})
+            raise spec_error(("lower",), "lower must not exceed upper", "empty_box")
         return self
 
     def bounds(self) -> dict[str, float | np.ndarray]:
@@ -296,7 +308,7 @@ class HalfSpaceLike(_Item):
     @model_validator(mode="after")
     def _nonzero(self) -> HalfSpaceLike:
         if not np.any(self.a):
-            raise PydanticCustomError("zero_normal", "a must not be the zero vector", {})
+            raise spec_error(("a",), "a must not be the zero vector", "zero_normal")
         return self
 
 

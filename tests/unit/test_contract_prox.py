@@ -101,6 +101,61 @@ CASES = [
     ),
     (
         "composite",
+        {"penalty": {"name": "group_l1", "lam": 1, "groups": [0, 0, 1], "weights": [-1, 1]}},
+        ("problem", "penalty", "weights"),
+        "must be non-negative; entry 0 is -1.0",
+    ),
+    (
+        "composite",
+        {"penalty": {"name": "group_l1", "lam": 1, "groups": [0, 0, 1], "weights": [1, 1, 1]}},
+        ("problem", "penalty", "weights"),
+        "one entry per group index 0..1; got 3",
+    ),
+    (
+        "composite",
+        {"penalty": {"name": "group_l1", "lam": 1, "groups": [0, -1, 1]}},
+        ("problem", "penalty", "groups"),
+        "non-negative integers",
+    ),
+    (
+        "composite",
+        {
+            "penalty": {
+                "name": "group_sparse_envelope",
+                "k": 1,
+                "groups": [0, 0, 1],
+                "weights": [1, -2],
+            }
+        },
+        ("problem", "penalty", "weights"),
+        "entry 1 is -2.0",
+    ),
+    (
+        "composite",
+        {"penalty": {"name": "group_k_sparse", "k": 3, "groups": [0, 0, 1]}},
+        ("problem", "penalty", "k"),
+        "k is 3 but there are 2 groups",
+    ),
+    (
+        "composite",
+        {"penalty": {"name": "sum_of_norms", "lam": 1, "blocks": [[0, 1], [1]]}},
+        ("problem", "penalty", "blocks"),
+        "disjoint",
+    ),
+    (
+        "composite",
+        {"penalty": {"name": "box", "lower": [0, 2, 0], "upper": 1}},
+        ("problem", "penalty", "lower"),
+        "must not exceed upper",
+    ),
+    (
+        "composite",
+        {"penalty": {"name": "halfspace", "a": [0, 0, 0], "beta": 1}},
+        ("problem", "penalty", "a"),
+        "zero vector",
+    ),
+    (
+        "composite",
         {"penalty": {"name": "mcp", "lam": 1, "gamma": 0.5}},
         ("problem", "penalty", "gamma"),
         "greater than 1",
