@@ -15,12 +15,13 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 Direction = Literal["minimize", "maximize"]
 Noise = Literal["none", "unknown", "known"]
 StudyState = Literal["active", "archived"]
-TrialState = Literal["pending", "complete", "failed"]
+TrialState = Literal["pending", "complete", "failed", "expired"]
 Choice = str | int | float | bool
 
 MAX_PARAMS = 50
 MAX_CHOICES = 256
 MAX_SUGGESTIONS = 64
+MAX_PENDING_TIMEOUT_S = 30 * 24 * 3600.0
 #: Largest bound magnitudes. Floats: ``high - low`` must stay finite when the space is mapped to
 #: the unit cube. Ints: beyond 2**53 a float skips integers, so the values could not be held.
 MAX_BOUND = {"float": 1e300, "int": float(2**53)}
@@ -106,6 +107,14 @@ class StudyCreate(_Strict):
     acquisition: Literal["logei", "ucb", "config"] = Field(
         default="logei",
         description="LogEI (noisy LogEI for noisy studies), UCB, or CONFIG for constraints.",
+    )
+    pending_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_PENDING_TIMEOUT_S,
+        description="A trial still pending this many seconds after it was handed out (a client "
+        "that crashed) is marked `expired` at the next ask, and no longer steers suggestions "
+        "away from its point. A later observation still completes it. Default: never.",
     )
 
     @model_validator(mode="after")
@@ -203,6 +212,7 @@ class StudyCounts(BaseModel):
     pending: int
     complete: int
     failed: int
+    expired: int
     total: int
 
 
@@ -218,6 +228,7 @@ class StudyResource(BaseModel):
     seed: int
     initial_design: InitialDesign | None
     acquisition: str
+    pending_timeout_s: float | None = None
     counts: StudyCounts
     best: BestTrial | None
     trace: list[TracePoint]

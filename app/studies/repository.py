@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import updated_one
@@ -128,6 +128,26 @@ def counts(session: Session, study_id: str) -> dict[str, int]:
     return {state: int(n) for state, n in rows}
 
 
+def expire_pending(session: Session, study_id: str, *, created_before: datetime) -> int:
+    """Mark the study's trials pending since before ``created_before`` as ``expired``; returns
+    how many."""
+    result = session.execute(
+        update(Trial)
+        .where(
+            Trial.study_id == study_id,
+            Trial.state == "pending",
+            Trial.created_at < created_before,
+        )
+        .values(state="expired")
+    )
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+# A trial that expired is still waiting for its outcome: a late tell completes it.
+_OPEN = ("pending", "expired")
+
+
 def complete_trial(
     session: Session,
     trial_id: str,
@@ -139,7 +159,7 @@ def complete_trial(
 ) -> bool:
     result = session.execute(
         update(Trial)
-        .where(Trial.id == trial_id, Trial.state == "pending")
+        .where(Trial.id == trial_id, Trial.state.in_(_OPEN))
         .values(
             state="complete",
             value=value,
@@ -154,7 +174,7 @@ def complete_trial(
 def fail_trial(session: Session, trial_id: str, now: datetime) -> bool:
     result = session.execute(
         update(Trial)
-        .where(Trial.id == trial_id, Trial.state == "pending")
+        .where(Trial.id == trial_id, Trial.state.in_(_OPEN))
         .values(state="failed", completed_at=now)
     )
     return updated_one(result)

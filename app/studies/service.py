@@ -2,7 +2,9 @@
 
 A study's state is its rows: trials are written once as ``pending`` and moved once to
 ``complete`` or ``failed`` by conditional updates, so a retried tell changes nothing twice and no
-trial is lost or duplicated. Suggestions are computed on a worker (workers/studies.py); the API
+trial is lost or duplicated. With the study's ``pending_timeout_s`` a trial left pending too long
+becomes ``expired`` at the next ask (no longer a point being evaluated); its outcome is still
+accepted. Suggestions are computed on a worker (workers/studies.py); the API
 records the request, sends it, and waits for the worker's answer in the database.
 """
 
@@ -13,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -115,6 +118,7 @@ def request_suggestions(
 ) -> SuggestionRequest:
     study = get(session, caller, study_id)
     _active(study)
+    _expire_stale(session, study)
     request = SuggestionRequest(
         id=str(uuid.uuid4()),
         study_id=study.id,
@@ -124,6 +128,19 @@ def request_suggestions(
     )
     repository.add(session, request)
     return request
+
+
+def _expire_stale(session: Session, study: Study) -> None:
+    """Trials pending longer than the study's ``pending_timeout_s`` stop counting as being
+    evaluated, so the suggestion about to be computed no longer avoids their points."""
+    timeout = study.spec.get("pending_timeout_s")
+    if not timeout:
+        return
+    now = utcnow()
+    if repository.expire_pending(
+        session, study.id, created_before=now - timedelta(seconds=float(timeout))
+    ):
+        repository.bump_revision(session, study.id, now=now)
 
 
 def unsent(url: str, request_id: str) -> None:
@@ -414,10 +431,12 @@ def resource(session: Session, study: Study) -> StudyResource:
         seed=spec["seed"],
         initial_design=spec.get("initial_design"),
         acquisition=spec.get("acquisition", "logei"),
+        pending_timeout_s=spec.get("pending_timeout_s"),
         counts=StudyCounts(
             pending=counts.get("pending", 0),
             complete=counts.get("complete", 0),
             failed=counts.get("failed", 0),
+            expired=counts.get("expired", 0),
             total=sum(counts.values()),
         ),
         best=best,

@@ -63,4 +63,6 @@ def study_state(trials: Sequence[Trial]) -> StudyState:
             pending.append(dict(t.params))
         elif t.state == "failed":
             failed.append(dict(t.params))
+        # an expired trial (pending past the study's timeout) is neither: its client is presumed
+        # gone, so its point is free to be suggested again
     return StudyState(observations, observed, pending, failed)

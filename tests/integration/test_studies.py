@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -67,7 +68,13 @@ def test_branin_study_end_to_end(stack: RealStack) -> None:
             seen.add(key(p))
             tell(c, sid, trial, branin(p["x1"], p["x2"]))
         got = c.get(f"/v1/studies/{sid}").json()
-        assert got["counts"] == {"pending": 0, "complete": 25, "failed": 0, "total": 25}
+        assert got["counts"] == {
+            "pending": 0,
+            "complete": 25,
+            "failed": 0,
+            "expired": 0,
+            "total": 25,
+        }
         assert len(got["trace"]) == 25
         values = [t["best_value"] for t in got["trace"]]
         assert all(b <= a for a, b in zip(values, values[1:], strict=False))
@@ -176,6 +183,26 @@ def test_fail_user_trials_and_archive(stack: RealStack) -> None:
         tell(c, sid, nxt, 3.0)
 
 
+def test_a_trial_pending_past_the_timeout_expires_and_still_takes_its_value(
+    stack: RealStack,
+) -> None:
+    with stack.stack.client(stack.keys[0]) as c:
+        study = create(c, pending_timeout_s=1.0)
+        assert study["pending_timeout_s"] == 1.0
+        sid = study["id"]
+        (stale,) = ask(c, sid)
+        time.sleep(1.2)
+        (fresh,) = ask(c, sid)  # this ask expires the first trial
+        r = c.get(f"/v1/studies/{sid}/trials", params={"state": "expired"})
+        assert r.status_code == 200 and [t["id"] for t in r.json()["items"]] == [stale["id"]]
+        counts = c.get(f"/v1/studies/{sid}").json()["counts"]
+        assert (counts["pending"], counts["expired"]) == (1, 1)
+        tell(c, sid, stale, 12.0)  # the client came back late: its value is kept
+        tell(c, sid, fresh, 3.0)
+        counts = c.get(f"/v1/studies/{sid}").json()["counts"]
+        assert (counts["complete"], counts["expired"], counts["pending"]) == (2, 0, 0)
+
+
 def test_noisy_study_recommends_by_posterior_mean(stack: RealStack) -> None:
     with stack.stack.client(stack.keys[0]) as c:
         sid = create(c, noise="unknown", initial_design={"size": 6, "kind": "sobol"})["id"]
@@ -221,7 +248,7 @@ def test_study_survives_a_worker_restart(stack: RealStack) -> None:
         s.wait_for_workers(1)
         (after,) = ask(c, sid)
         got = c.get(f"/v1/studies/{sid}").json()
-        assert got["counts"] == {"pending": 1, "complete": 2, "failed": 0, "total": 3}
+        assert got["counts"] == {"pending": 1, "complete": 2, "failed": 0, "expired": 0, "total": 3}
         assert key(after["params"]) not in {key(t["params"]) for t in first}
 
 

@@ -5,6 +5,7 @@ path of the same errors is covered by the integration suite."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from app.errors import InvalidSpec
 from app.keys.service import Caller
 from app.settings import Settings
 from app.studies import repository, service
+from app.studies.surrogate import study_state
 from app.timeutil import utcnow
 from schemas.problems.bayesopt import BayesoptBenchmarkProblem
-from schemas.studies import StudyCreate
+from schemas.studies import ObservationIn, StudyCreate, TrialCreate
 
 ALICE = Caller(tenant_id="alice", key_name="a")
 SPACE: list[dict[str, Any]] = [
@@ -124,3 +126,58 @@ def test_suggestions_computed_across_an_archive_are_not_written(settings: Settin
         )
         assert not ok
         assert repository.get_study(session, study_id).trial_count == seen  # type: ignore[union-attr]
+
+
+def test_pending_timeout_must_be_positive() -> None:
+    for bad in (0, -1.0):
+        with pytest.raises(ValidationError) as exc:
+            StudyCreate.model_validate({"name": "s", "space": SPACE, "pending_timeout_s": bad})
+        assert first_error(exc) == (("pending_timeout_s",), "greater_than")
+
+
+@pytest.mark.parametrize("timeout", [None, 60.0])
+def test_stale_pending_trials_expire_at_the_next_ask(
+    settings: Settings, timeout: float | None
+) -> None:
+    """A trial pending longer than ``pending_timeout_s`` becomes ``expired`` when a suggestion
+    is requested (and stops being a pending point); a fresh one stays pending. An expired trial
+    still takes its observation, or a ``fail``. Without a timeout nothing expires."""
+    url = settings.resolved_database_url
+    body: dict[str, Any] = {"name": "s", "space": SPACE, "pending_timeout_s": timeout}
+    point = {"x": 0.5, "n": 3, "c": "a"}
+    with unit_of_work(url) as session:
+        study = service.create(session, ALICE, StudyCreate.model_validate(body))
+        ids = [
+            service.add_trial(
+                session, ALICE, study.id, TrialCreate.model_validate({"params": {**point, "n": n}})
+            ).id
+            for n in (1, 2, 3)
+        ]
+        study_id = study.id
+    with unit_of_work(url) as session:  # the first two were handed out two minutes ago
+        for trial_id in ids[:2]:
+            trial = repository.get_trial(session, study_id, trial_id)
+            assert trial is not None
+            trial.created_at = utcnow() - timedelta(seconds=120)
+    with unit_of_work(url) as session:
+        revision = service.get(session, ALICE, study_id).revision
+        service.request_suggestions(session, ALICE, study_id, 1)
+    with unit_of_work(url) as session:
+        study = service.get(session, ALICE, study_id)
+        states = [service.get_trial(session, study, i).state for i in ids]
+        counts = service.resource(session, study).counts
+        pending = study_state(repository.trials(session, study_id)).pending
+        if timeout is None:
+            assert states == ["pending"] * 3 and study.revision == revision
+            assert len(pending) == 3
+            return
+        assert states == ["expired", "expired", "pending"]
+        assert study.revision == revision + 1  # the suggestion reads a new state
+        assert (counts.pending, counts.expired, counts.total) == (1, 2, 3)
+        assert pending == [{**point, "n": 3}]
+    with unit_of_work(url) as session:  # the late outcome is not lost
+        done = service.observe(
+            session, ALICE, study_id, ids[0], ObservationIn.model_validate({"value": 2.5})
+        )
+        assert (done.state, done.value) == ("complete", 2.5)
+        assert service.fail(session, ALICE, study_id, ids[1]).state == "failed"
