@@ -221,6 +221,24 @@ class ConeWorkspace:
     nuclear: dict[int, NuclearConeState] = field(default_factory=dict)
     sum_largest: dict[int, SumLargestConeState] = field(default_factory=dict)
 
+    def state(self, kind: str, index: int) -> Any:
+        """The state of the ``index``-th cone of ``kind`` (``d``, ``nuc`` or ``sl``), made on
+        first use."""
+        store: dict[int, Any]
+        make: Callable[[], Any]
+        if kind == "d":
+            store, make = self.logdet, LogConeState
+        elif kind == "nuc":
+            store, make = self.nuclear, NuclearConeState
+        else:
+            store, make = self.sum_largest, SumLargestConeState
+        if index not in store:
+            store[index] = make()
+        return store[index]
+
+
+_STATEFUL = frozenset(("d", "nuc", "sl"))
+
 
 # --------------------------------------------------------------------------------------------
 # projection
@@ -307,10 +325,15 @@ def _plan(cones: ConeSpec, xp: Any) -> dict[str, Any]:
 def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None) -> Any:
     out = xp.array(v, copy=True)
     plan = _plan(cones, xp)
-    d_index = nuc_index = sl_index = 0
+    seen: dict[str, int] = {}
     for b in plan["loop"]:
         kind = b.kind
         rows = b.rows
+        state = None
+        if kind in _STATEFUL:
+            index = seen.get(kind, 0)
+            seen[kind] = index + 1
+            state = work.state(kind, index) if work is not None else None
         if kind == "z":
             out[rows] = 0.0
         elif kind == "l":
@@ -319,27 +342,15 @@ def _project_primal(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None
             bu, bl = plan["box"]
             out[rows] = _project_box(xp, v[rows], bu, bl)
         elif kind == "d":
-            state = None
-            if work is not None:
-                state = work.logdet.setdefault(d_index, LogConeState())
             out[rows] = project_logdet_cone(v[rows], b.dims[0], state)
-            d_index += 1
         elif kind == "nuc":
-            nuc_state = None
-            if work is not None:
-                nuc_state = work.nuclear.setdefault(nuc_index, NuclearConeState())
             m_nuc, n_nuc = b.dims
-            out[rows] = project_nuclear_cone(v[rows], m_nuc, n_nuc, nuc_state)
-            nuc_index += 1
+            out[rows] = project_nuclear_cone(v[rows], m_nuc, n_nuc, state)
         elif kind == "ell1":
             _project_ell1_block(v[rows], out[rows])
         elif kind == "sl":
-            sl_state = None
-            if work is not None:
-                sl_state = work.sum_largest.setdefault(sl_index, SumLargestConeState())
             n_sl, k_sl = b.dims
-            out[rows] = project_sum_largest_cone(v[rows], n_sl, k_sl, sl_state)
-            sl_index += 1
+            out[rows] = project_sum_largest_cone(v[rows], n_sl, k_sl, state)
     for _size, idx in plan["q"]:
         out[idx] = _project_soc(xp, v[idx])
     for _size, idx in plan["s"]:
