@@ -224,17 +224,11 @@ class ConeWorkspace:
     def state(self, kind: str, index: int) -> Any:
         """The state of the ``index``-th cone of ``kind`` (``d``, ``nuc`` or ``sl``), made on
         first use."""
-        store: dict[int, Any]
-        make: Callable[[], Any]
         if kind == "d":
-            store, make = self.logdet, LogConeState
-        elif kind == "nuc":
-            store, make = self.nuclear, NuclearConeState
-        else:
-            store, make = self.sum_largest, SumLargestConeState
-        if index not in store:
-            store[index] = make()
-        return store[index]
+            return self.logdet.setdefault(index, LogConeState())
+        if kind == "nuc":
+            return self.nuclear.setdefault(index, NuclearConeState())
+        return self.sum_largest.setdefault(index, SumLargestConeState())
 
 
 _STATEFUL = frozenset(("d", "nuc", "sl"))
