@@ -43,12 +43,23 @@ def _nonneg(v: np.ndarray, field: str) -> np.ndarray:
     return v
 
 
-def _labels_of(groups: np.ndarray) -> np.ndarray:
-    """:func:`group_labels`, with its error reported at the penalty's ``groups`` field."""
+def group_field_labels(groups: np.ndarray) -> np.ndarray:
+    """:func:`group_labels` for a model's ``groups`` field: its error reported at that field."""
     try:
         return group_labels(groups)
     except PydanticCustomError as exc:
         raise spec_error(("groups",), exc.message(), exc.type) from None
+
+
+def check_group_weights(weights: np.ndarray, labels: np.ndarray) -> None:
+    """A model's ``weights`` field: one non-negative weight per group index."""
+    if weights.size != int(labels.max()) + 1:
+        raise spec_error(
+            ("weights",),
+            f"weights needs one entry per group index 0..{int(labels.max())}; got {weights.size}",
+            "shape_mismatch",
+        )
+    _nonneg(weights, "weights")
 
 
 def group_labels(groups: np.ndarray) -> np.ndarray:
@@ -123,16 +134,9 @@ class GroupL1(Lam):
 
     @model_validator(mode="after")
     def _g(self) -> GroupL1:
-        labels = _labels_of(self.groups)
+        labels = group_field_labels(self.groups)
         if self.weights is not None:
-            _nonneg(self.weights, "weights")
-            if self.weights.size != int(labels.max()) + 1:
-                raise spec_error(
-                    ("weights",),
-                    f"weights needs one entry per group index 0..{int(labels.max())}; got "
-                    f"{self.weights.size}",
-                    "shape_mismatch",
-                )
+            check_group_weights(self.weights, labels)
         return self
 
     def check_size(self, n: int) -> tuple[str, str] | None:
@@ -171,7 +175,7 @@ class _GroupBudget(_Item):
 
     @model_validator(mode="after")
     def _g(self) -> _GroupBudget:
-        labels = _labels_of(self.groups)
+        labels = group_field_labels(self.groups)
         if self.k > int(labels.max()) + 1:
             raise spec_error(
                 ("k",), f"k is {self.k} but there are {int(labels.max()) + 1} groups", "k_too_large"

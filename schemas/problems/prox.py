@@ -11,7 +11,6 @@ from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
 
 from schemas.arrays import ArrayField
 from schemas.errors import spec_error
@@ -22,7 +21,8 @@ from schemas.problems.penalties import (
     NONCONVEX_PENALTIES,
     Constraint,
     Penalty,
-    group_labels,
+    check_group_weights,
+    group_field_labels,
 )
 
 Vector = Annotated[np.ndarray, ArrayField(1)]
@@ -94,20 +94,9 @@ class GroupLassoProblem(_LeastSquares):
                 f"groups has length {self.groups.size} but A has {self.A.shape[1]} columns",
                 "shape_mismatch",
             )
-        try:
-            labels = group_labels(self.groups)
-        except PydanticCustomError as exc:
-            raise spec_error(("groups",), exc.message(), exc.type) from None
+        labels = group_field_labels(self.groups)
         if self.weights is not None:
-            if self.weights.size != int(labels.max()) + 1:
-                raise spec_error(
-                    ("weights",),
-                    f"weights needs one entry per group index 0..{int(labels.max())}; got "
-                    f"{self.weights.size}",
-                    "shape_mismatch",
-                )
-            if (self.weights < 0).any():
-                raise spec_error(("weights",), "weights must be non-negative", "negative_entry")
+            check_group_weights(self.weights, labels)
         return self
 
 
