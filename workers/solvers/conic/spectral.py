@@ -591,17 +591,18 @@ def project_sum_largest_cone(
     t0 = float(v[0])
     M = _smat(v[1:], full=False)
     res = None
-    r = _partial_size(n, k, state) if xp is np and state is not None else 0
-    if r:
+    if xp is np and state is not None and (r := _partial_size(n, k, state)):
         top = _top_eigh(M, r)
         if top is not None:
             w, Q = top
-            res = _sum_largest_sweep(t0, w[::-1].copy(), k, n)
-        if res is None and state is not None:
+            lam = w[::-1].copy()  # decreasing, the top ones first (as below)
+            res = _sum_largest_sweep(t0, lam, k, n)
+        if res is None:
             state.retries += 1
     if res is None:
         w, Q = xp.linalg.eigh(M)
-        res = _sum_largest_sweep(t0, to_numpy(w)[::-1].copy(), k, n)
+        lam = to_numpy(w)[::-1].copy()  # decreasing
+        res = _sum_largest_sweep(t0, lam, k, n)
         assert res is not None
         if state is not None:
             state.full += 1
@@ -610,7 +611,6 @@ def project_sum_largest_cone(
     t, x, b = res
     if state is not None:
         state.changed = b
-    lam = to_numpy(w)[::-1]  # decreasing, the top ones first
     out = xp.array(v, copy=True)
     out[0] = t
     if b == 0:
