@@ -110,6 +110,7 @@ class StudyCreate(_Strict):
     )
     pending_timeout_s: float | None = Field(
         default=None,
+        strict=True,  # a number of seconds: true or "60" is refused, not read as 1 or 60
         gt=0,
         le=MAX_PENDING_TIMEOUT_S,
         description="A trial still pending this many seconds after it was handed out (a client "

@@ -128,11 +128,23 @@ def test_suggestions_computed_across_an_archive_are_not_written(settings: Settin
         assert repository.get_study(session, study_id).trial_count == seen  # type: ignore[union-attr]
 
 
-def test_pending_timeout_must_be_positive() -> None:
-    for bad in (0, -1.0):
-        with pytest.raises(ValidationError) as exc:
-            StudyCreate.model_validate({"name": "s", "space": SPACE, "pending_timeout_s": bad})
-        assert first_error(exc) == (("pending_timeout_s",), "greater_than")
+@pytest.mark.parametrize(
+    ("bad", "kind"),
+    [
+        (0, "greater_than"),
+        (-1.0, "greater_than"),
+        (float("nan"), "finite_number"),
+        (1e9, "less_than_equal"),
+        (True, "float_type"),
+        ("60", "float_type"),
+    ],
+)
+def test_pending_timeout_must_be_a_positive_number(bad: Any, kind: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        StudyCreate.model_validate({"name": "s", "space": SPACE, "pending_timeout_s": bad})
+    assert first_error(exc) == (("pending_timeout_s",), kind)
+    body = {"name": "s", "space": SPACE, "pending_timeout_s": 60}
+    assert StudyCreate.model_validate(body).pending_timeout_s == 60.0
 
 
 @pytest.mark.parametrize("timeout", [None, 60.0])
