@@ -7,6 +7,8 @@ certificates of infeasibility and unboundedness are verified the same way.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 from typing import Any
 
@@ -186,6 +188,38 @@ def test_normalize_off_and_type1_acceleration_still_solve() -> None:
         res = solve_conic(A, b, c, cones, eps_abs=EPS, eps_rel=EPS, **kw)  # type: ignore[arg-type]
         _check_solution(A, b, c, cones, res)
         assert res.objective == pytest.approx(ref, rel=1e-4, abs=1e-6)
+
+
+def test_no_scale_change_near_the_tolerances() -> None:
+    """The adaptive scale moves when its targets agree, unless the candidate is already within
+    a small factor of the tolerances (a change there costs more iterations than it saves)."""
+    from workers.solvers.conic import scs
+
+    A, b, c, cones, _ = _lp(0)
+    solver = scs._Solver(
+        A, b, c, cones, P=None, eps_abs=1e-6, eps_rel=1e-6, eps_infeas=1e-7, max_iter=10,
+        warm_start=None, monitor=None, lookback=10, normalize=True, adaptive_scale=True,
+        scale=0.1, alpha=1.5, rho_x=1e-6, interval=10, aa_type=2,
+    )  # fmt: skip
+    w_in = solver._initial_w()
+    _, u, ut, u_tau, tau_t, s_scaled = solver._dr_step(w_in, feasible=False)
+    prods = (solver.Aop.mv(u[: solver.n]), solver.Aop.rmv(u[solver.n :]), None)
+    chk, _ = solver._cheap_check(u, u_tau, s_scaled)
+
+    # every target 100x above the current scale, 50 iterations after the start (phase 1)
+    solver._scale_target = lambda u, s: math.log(10.0)  # type: ignore[method-assign]
+
+    def attempt(violation: float) -> Any:
+        state = scs._ScaleState(last=0, recent=[math.log(10.0)] * 2)
+        near = dataclasses.replace(
+            chk, primal_residual=violation * chk.tol_primal, dual_residual=0.0, gap=0.0
+        )
+        return solver._adapt_scale(50, w_in, u, ut, u_tau, tau_t, s_scaled, prods, state, near)
+
+    assert attempt(scs._RESCALE_MIN_VIOLATION) is None
+    assert solver.scale == 0.1 and solver.rescales == 0
+    assert attempt(2.0 * scs._RESCALE_MIN_VIOLATION) is not None
+    assert solver.rescales == 1 and solver.scale > 0.1
 
 
 # --- certificates -----------------------------------------------------------------------------

@@ -58,6 +58,12 @@ _RESCALE_FACTOR = math.sqrt(10.0)  # phase 1 changes only when the target is thi
 _BALANCE_AFTER = 100  # iterations without a change before phase 2, and between its changes
 _BALANCE_FACTOR = 5.0  # phase 2 changes only when the target is this far
 _BALANCE_DAMP = 0.5  # phase 2 target: scale * (||r_p|| / ||r_d||) ** 0.5
+# A change of scale restarts the iteration's progress in the new metric (the residuals jump
+# 5-20x and Anderson's memory is cleared): it pays when many iterations remain, not a few checks
+# before the end. Measured on the cones benchmark's instances to 1e-4 (seeds 0-7): robust PCA
+# m = 60 1820 -> 1700 iterations in total (seed 2: 320 -> 240), graph partitioning n = 100
+# 630 -> 610; the other families at 1e-4 and all of them at 1e-6 (seeds 0-5) the same counts.
+_RESCALE_MIN_VIOLATION = 3.0  # max(residual / tolerance) below which the scale stays
 _SCALE_SAMPLES = 3
 _ACCEL_INTERVAL = 10  # Anderson step every this many iterations
 _AA_REG_TYPE1, _AA_REG_TYPE2 = 1e-6, 1e-10  # SCS's relative Tikhonov weights
@@ -621,6 +627,7 @@ class _Solver:
         s_scaled: Any,
         prods: tuple[Any, Any, Any],
         st: _ScaleState,
+        chk: _Check,
     ) -> Any | None:
         """The adaptive-scale rule; returns the re-expressed ``w`` after a change, else None.
 
@@ -629,7 +636,8 @@ class _Solver:
         same side. Once 100 iterations pass without such a change, phase 2 balances the primal
         and dual residuals (:meth:`_balance_target`, changes beyond a factor 5, at most every
         100 iterations): the ratio rule sets a good rate early on, but in the tail of some
-        problems (robust PCA to 1e-6) the residuals want a different scale.
+        problems (robust PCA to 1e-6) the residuals want a different scale. Neither phase changes
+        the scale once the candidate is within ``_RESCALE_MIN_VIOLATION`` of its tolerances.
         """
         if not st.balancing and k - st.last >= _BALANCE_AFTER:
             st.balancing = True
@@ -645,6 +653,8 @@ class _Solver:
             st.recent.append(target)
             del st.recent[:-_SCALE_SAMPLES]
         if k - st.last < gap or len(st.recent) < _SCALE_SAMPLES:
+            return None
+        if chk.violation() <= _RESCALE_MIN_VIOLATION:
             return None
         shifts = [t - math.log(self.scale) for t in st.recent]
         if not (all(d > far for d in shifts) or all(d < -far for d in shifts)):
@@ -794,7 +804,7 @@ class _Solver:
                     break
                 if self.adaptive and chk is not None:
                     w_new = self._adapt_scale(
-                        k, w_in, u, ut, u_tau, tau_t, s_scaled, prods, scale_state
+                        k, w_in, u, ut, u_tau, tau_t, s_scaled, prods, scale_state, chk
                     )
                     if w_new is not None:
                         w = w_new
