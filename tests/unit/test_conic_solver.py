@@ -203,8 +203,7 @@ def test_no_scale_change_near_the_tolerances() -> None:
     )  # fmt: skip
     w_in = solver._initial_w()
     _, u, ut, u_tau, tau_t, s_scaled = solver._dr_step(w_in, feasible=False)
-    prods = (solver.Aop.mv(u[: solver.n]), solver.Aop.rmv(u[solver.n :]), None)
-    chk, _ = solver._cheap_check(u, u_tau, s_scaled)
+    chk, prods, _ = solver._cheap_check(u, u_tau, s_scaled)
 
     # every target 100x above the current scale, 50 iterations after the start (phase 1)
     solver._scale_target = lambda u, s: math.log(10.0)  # type: ignore[method-assign]

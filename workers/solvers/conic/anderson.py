@@ -72,6 +72,7 @@ class Anderson:
         self.reg = float(regularization)
         self.restart_factor = float(restart_factor)
         self.restarts = 0
+        self.residual_norm = math.nan  # ||w - T(w)|| of the last recorded pair
         self.reset()
 
     def reset(self) -> None:
@@ -97,6 +98,7 @@ class Anderson:
         step can be made yet (or the weights are unreliable, which also clears the memory)."""
         g = w - tw
         gnorm = float(xp.linalg.norm(g))
+        self.residual_norm = gnorm
         if gnorm > self.restart_factor * self._best:
             self.reset()
             self.restarts += 1

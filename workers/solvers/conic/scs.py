@@ -513,8 +513,10 @@ class _Solver:
             tau_t = (-pb + disc) / (2.0 * a)
         else:
             tau_t = (-2.0 * pc) / (pb + disc + _TINY)
-        ut = p + tau_t * self.q
-        u = 2.0 * ut - wxy  # z = 2 ~u - w; its y block is projected in place below
+        ut = self.q * tau_t
+        ut += p
+        u = ut * 2.0
+        u -= wxy  # z = 2 ~u - w; its y block is projected in place below
         zy = u[n:]
         uy = project_cone(zy, self.cones, dual=True, work=self.cone_work)
         s_scaled = uy - zy
@@ -536,8 +538,11 @@ class _Solver:
         n = self.n
         return sc.E * u[:n] * f, sc.D * u[n:] * f, s_scaled / sc.D * f
 
-    def _cheap_check(self, u: Any, u_tau: float, s_scaled: Any) -> tuple[_Check, Any]:
-        """Residuals of the candidate through the scaled products (unscaled by diagonals)."""
+    def _cheap_check(
+        self, u: Any, u_tau: float, s_scaled: Any
+    ) -> tuple[_Check, tuple[Any, Any, Any], tuple[Any, Any, Any]]:
+        """Residuals of the candidate through the scaled products (unscaled by diagonals);
+        returns the check, the scaled products and the candidate ``(x, y, s)``."""
         xp = self.xp
         sc = self.scaling
         n = self.n
@@ -560,7 +565,7 @@ class _Solver:
             self.eps_abs,
             self.eps_rel,
         )
-        return chk, (Ax_s, Aty_s, Px_s)
+        return chk, (Ax_s, Aty_s, Px_s), (x, y, s)
 
     def _exact_check(self, x: Any, y: Any, s: Any) -> _Check:
         """Residuals of ``(x, y, s)`` with the original data (what the caller can recompute)."""
@@ -739,9 +744,10 @@ class _Solver:
             # --- Anderson extrapolation (before the step, so the last step is a plain one) -------
             if self.aa is not None and k > 0 and k % self.interval == 0 and w_in_prev is not None:
                 w_aa = self.aa.step(w_in_prev, w, xp)
-                if w_aa is not None and bool(xp.all(xp.isfinite(w_aa))):
+                # a sum of squares is finite only if every entry is
+                if w_aa is not None and math.isfinite(float(xp.dot(w_aa, w_aa))):
                     aa_plain = w
-                    aa_ref = float(xp.linalg.norm(w - w_in_prev))
+                    aa_ref = self.aa.residual_norm  # ||w - w_in_prev||, the plain step's
                     w = w_aa
                 elif w_aa is not None:
                     self.aa.reset()
@@ -772,12 +778,11 @@ class _Solver:
                 prods: tuple[Any, Any, Any] | None = None
                 chk: _Check | None = None
                 if u_tau > 0.0:
-                    chk, prods = self._cheap_check(u, u_tau, s_scaled)
+                    chk, prods, (x, y, s) = self._cheap_check(u, u_tau, s_scaled)
                     if not chk.finite():
                         status = SolverStatus.NUMERICAL_ERROR
                         failure = f"non-finite residuals at iteration {k}"
                         break
-                    x, y, s = self._candidate(u, u_tau, s_scaled)
                     if chk.violation() <= 1.0:
                         exact = self._exact_check(x, y, s)
                         if exact.violation() <= 1.0:
