@@ -39,7 +39,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -223,12 +223,22 @@ class ConeWorkspace:
 
     def state(self, kind: str, index: int) -> Any:
         """The state of the ``index``-th cone of ``kind`` (``d``, ``nuc`` or ``sl``), made on
-        first use."""
+        first use (not built and thrown away on every later call, as ``setdefault`` would)."""
         if kind == "d":
-            return self.logdet.setdefault(index, LogConeState())
+            return _state_of(self.logdet, index, LogConeState)
         if kind == "nuc":
-            return self.nuclear.setdefault(index, NuclearConeState())
-        return self.sum_largest.setdefault(index, SumLargestConeState())
+            return _state_of(self.nuclear, index, NuclearConeState)
+        return _state_of(self.sum_largest, index, SumLargestConeState)
+
+
+_State = TypeVar("_State")
+
+
+def _state_of(table: dict[int, _State], index: int, make: Callable[[], _State]) -> _State:
+    found = table.get(index)
+    if found is None:
+        found = table[index] = make()
+    return found
 
 
 _STATEFUL = frozenset(("d", "nuc", "sl"))
