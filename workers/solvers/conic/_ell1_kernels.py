@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, fastmath=False, nogil=True)
-# Reassociation lets the sums vectorise (their order is then fixed by the vector width).
-_jit_reduce = numba.njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)
+from workers.solvers.jit import jit as _jit
+from workers.solvers.jit import jit_reduce as _jit_reduce
 
 MICHELOT_MAX_ITER = 64
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, fastmath=False, nogil=True)
+from workers.solvers.jit import jit as _jit
 
 _LN2 = math.log(2.0)
 _RHO_FLOOR = 1e-300  # keeps log(2 rho) finite if mu * v underflows

@@ -6,10 +6,9 @@ nonzeros), ~15% of a whole solve over 16 passes; see :mod:`.scaling`.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, fastmath=False, nogil=True)
+from workers.solvers.jit import jit as _jit
 
 
 @_jit

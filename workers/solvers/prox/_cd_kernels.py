@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from workers.solvers.jit import jit as _jit
+from workers.solvers.jit import jit_reduce as _jit_reduce
 
 __all__ = [
     "PEN_L1",
@@ -47,9 +49,6 @@ INNER_TARGET = 0  # the inner criterion met its target
 INNER_MAX_EPOCHS = 1  # epoch budget of this call spent
 INNER_STABLE = 2  # support and signs unchanged over `stable_checks` checks: caller may polish
 
-_jit = numba.njit(cache=True, fastmath=False, nogil=True)
-# Reassociation lets the reduction vectorise; contraction lets it use FMA.
-_jit_reduce = numba.njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)
 
 _GRAM_MAX_EPOCHS = 500  # epochs on the Gram-space Newton model (each costs |ws|^2)
 _GRAM_CD_TOL = 1e-14  # ... until no coordinate moves by more than 1e-7 of the direction

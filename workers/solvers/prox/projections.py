@@ -27,13 +27,12 @@ References
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from workers.solvers.backend import array_namespace, to_numpy
+from workers.solvers.jit import jit as _jit
 
 __all__ = [
     "Method",
@@ -51,23 +50,12 @@ __all__ = [
 
 Method = Literal["auto", "sort", "linear"]
 
-try:  # numba is optional: without it the kernels run as (slow) plain Python
-    _numba: Any = importlib.import_module("numba")
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    _numba = None
-_HAVE_NUMBA = _numba is not None
-
-
-def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``numba.njit(cache=True)`` when numba is installed, the plain function otherwise."""
-    return func if _numba is None else _numba.njit(cache=True)(func)
-
 
 def resolve_method(method: str, xp: Any) -> str:
     """``"sort"`` or ``"linear"`` for ``method``; ``"auto"`` picks the linear-time kernel on
     numpy when numba is available and the vectorised sort everywhere else (GPU included)."""
     if method == "auto":
-        return "linear" if (xp is np and _HAVE_NUMBA) else "sort"
+        return "linear" if xp is np else "sort"
     if method not in ("sort", "linear"):
         raise ValueError(f"method must be 'auto', 'sort' or 'linear', got {method!r}")
     return method

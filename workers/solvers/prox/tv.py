@@ -13,15 +13,14 @@ p_a[i]`` with ``p_a`` taken as 0 outside ``[0, n_a - 2]`` (so ``D^T = -div``).
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 
 from workers.solvers.backend import array_namespace, to_host
+from workers.solvers.jit import jit as _jit
 from workers.solvers.monitor import Monitor, stop_reason
 from workers.solvers.prox.composite import (
     _as_real,
@@ -40,16 +39,6 @@ Variant = Literal["anisotropic", "isotropic"]
 
 # The gap costs about one iteration (a D^T, a D and three reductions): every few iterations.
 _CERT_EVERY = 5
-
-try:  # numba is optional: without it (and on cupy) the array-module path runs
-    _numba: Any = importlib.import_module("numba")
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    _numba = None
-
-
-def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
-    return func if _numba is None else _numba.njit(cache=True, fastmath=False)(func)
-
 
 # ------------------------------------------------------------------------------------------------
 # fused 2-D kernels (numpy + numba): three passes over the image per dual iteration instead of
@@ -410,7 +399,7 @@ def _solve(
 
     # --- dual FISTA ------------------------------------------------------------------------------
     step = 1.0 / (lam * _gradient_norm2(y.shape)) if lam > 0 and y.size > 1 else 0.0
-    fused = _numba is not None and xp is np and ndim == 2 and status is None
+    fused = xp is np and ndim == 2 and status is None
     dual = _FusedDual(y, lam, step, isotropic) if fused else _XpDual(xp, y, lam, step, isotropic)
     p_prev = p
     t = 1.0

@@ -22,25 +22,14 @@ References
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from workers.solvers.backend import array_namespace, to_numpy
+from workers.solvers.jit import jit as _jit
 
 __all__ = ["tv1d_prox", "tv1d_value"]
-
-try:  # numba is optional: without it the kernels run as (slow) plain Python
-    _numba: Any = importlib.import_module("numba")
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    _numba = None
-
-
-def _jit(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``numba.njit(cache=True)`` when numba is installed, the plain function otherwise."""
-    return func if _numba is None else _numba.njit(cache=True)(func)
 
 
 @_jit
