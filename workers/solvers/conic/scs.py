@@ -69,6 +69,12 @@ _ACCEL_INTERVAL = 10  # Anderson step every this many iterations
 _AA_REG_TYPE1, _AA_REG_TYPE2 = 1e-6, 1e-10  # SCS's relative Tikhonov weights
 _SAFEGUARD = 1.0  # accept an Anderson point only if it does not increase the DR residual
 _CHECK_EVERY = 10  # residuals (two extra products with A) every this many iterations
+# Once a regular check finds the candidate within this factor of its tolerances, the stopping
+# test also runs at the iterations in between (no scale or certificate work there). Near the
+# end the residuals can swing by 2-10x from one iteration to the next (robust PCA's dual
+# residual, an infinity norm over a degenerate orthant), so that a test every 10 iterations
+# passes late by chance.
+_NEAR_END_VIOLATION = 3.0
 _TINY = 1e-300
 
 
@@ -296,8 +302,13 @@ def solve_conic(
     (The gap's scale is SCS's; it bounds ``max(|pobj|, |dobj|)`` from above up to a factor 2.)
     **Infeasible** when ``b^T y < 0`` and ``||A^T y|| <= -eps_infeas b^T y`` (``y = u_y``
     unscaled); **unbounded** when ``c^T x < 0`` and ``max(||A x + s||, ||P x||) <= -eps_infeas
-    c^T x``. Residuals are evaluated every 10 iterations (and whenever the monitor asks to
-    trace); a candidate that passes is re-checked with the original ``A``, ``P`` before
+    c^T x``. Residuals, certificates and the scale rule are evaluated every 10 iterations (and
+    whenever the monitor asks to trace). Once such a check finds the candidate within 3x of its
+    tolerances, the stopping test alone also runs at the iterations in between, behind a
+    pre-test (the gap, then one residual at a time) that costs one product with ``A``: near the
+    end the residuals can swing by several times from one iteration to the next, and robust PCA
+    to 1e-4 then stopped 28% earlier (seeds 0-7), graph partitioning and max-cut 7-8%, design
+    2%. A candidate that passes is re-checked with the original ``A``, ``P`` before
     ``CONVERGED`` is reported, so the certificate is what a caller recomputes.
 
     References
@@ -451,6 +462,12 @@ class _Solver:
         self.lin = LinearSystem(self.As, self.Ps, self.rho_x, self._r_y())
         self.Aop, self.Pop = self.lin.Aop, self.lin.Pop
         self._precompute()
+        # for the pre-test of the stopping rule between regular checks (_may_converge)
+        self._cE = self.c * self.scaling.E
+        self._bD = self.b * self.scaling.D
+        self._c_inf = _inf_norm(xp, self.c)
+        self._b_inf = _inf_norm(xp, self.b)
+        self._pretest_order = ["dual", "primal"]
         self.rescales = 0
         self.setup_time = time.perf_counter() - self.started
 
@@ -566,6 +583,54 @@ class _Solver:
             self.eps_rel,
         )
         return chk, (Ax_s, Aty_s, Px_s), (x, y, s)
+
+    def _may_converge(self, u: Any, u_tau: float, s_scaled: Any) -> bool:
+        """A cheap pre-test of the stopping rule, for the iterations between regular checks:
+        the duality gap from two dot products, then the dual and primal residuals one at a
+        time (the one that missed last time first), each from one product with ``A``;
+        ``False`` as soon as one misses its tolerance. It only decides when to run the full
+        test (:meth:`_cheap_check`, then :meth:`_converged`), so a small slack covers the
+        rounding differences between the two ways of computing the same quantities."""
+        xp = self.xp
+        sc = self.scaling
+        n = self.n
+        ux, uy = u[:n], u[n:]
+        f = 1.0 / (sc.sigma * u_tau)
+        slack = 1.0 + 1e-6
+        eps_abs, eps_rel = self.eps_abs, self.eps_rel
+        cx = f * float(xp.dot(self._cE, ux))  # c^T x with x = E u_x f
+        by = f * float(xp.dot(self._bD, uy)) if self.m else 0.0
+        Px = None if self.Pop is None else self.Pop.mv(ux) / sc.E * f
+        xPx = 0.0 if Px is None else f * float(xp.dot(sc.E * ux, Px))
+        if abs(xPx + cx + by) > slack * (eps_abs + eps_rel * max(abs(xPx), abs(cx), abs(by))):
+            return False
+        for part in tuple(self._pretest_order):
+            if part == "dual":
+                Aty = self.Aop.rmv(uy) / sc.E * f
+                res = Aty + self.c if Px is None else Px + Aty + self.c
+                nPx = 0.0 if Px is None else _inf_norm(xp, Px)
+                scale = max(nPx, _inf_norm(xp, Aty), self._c_inf)
+            else:
+                Ax = self.Aop.mv(ux) / sc.D * f
+                sv = s_scaled / sc.D * f
+                res = Ax + sv - self.b
+                scale = max(_inf_norm(xp, Ax), _inf_norm(xp, sv), self._b_inf)
+            if _inf_norm(xp, res) > slack * (eps_abs + eps_rel * scale):
+                self._pretest_order.remove(part)
+                self._pretest_order.insert(0, part)
+                return False
+        return True
+
+    def _converged(
+        self, chk: _Check, x: Any, y: Any, s: Any
+    ) -> tuple[_Check, Any, Any, Any] | None:
+        """``(exact check, x, y, s)`` when the candidate meets the tolerances, judged first by
+        the scaled products and then confirmed on the original data; else ``None``."""
+        if chk.violation() <= 1.0:
+            exact = self._exact_check(x, y, s)
+            if exact.violation() <= 1.0:
+                return exact, x, y, s
+        return None
 
     def _exact_check(self, x: Any, y: Any, s: Any) -> _Check:
         """Residuals of ``(x, y, s)`` with the original data (what the caller can recompute)."""
@@ -736,6 +801,7 @@ class _Solver:
         aa_plain: Any = None  # plain DR point replaced by the pending Anderson point
         aa_ref = 0.0  # its DR residual
         aa_accepted = aa_rejected = 0
+        near_end = False  # the last regular check was within _NEAR_END_VIOLATION
 
         while status is None:
             status = stop_reason(monitor, k, self.max_iter)
@@ -777,20 +843,21 @@ class _Solver:
             if k % _CHECK_EVERY == 0 or traced or k == self.max_iter or k == 1:
                 prods: tuple[Any, Any, Any] | None = None
                 chk: _Check | None = None
+                near_end = False
                 if u_tau > 0.0:
                     chk, prods, (x, y, s) = self._cheap_check(u, u_tau, s_scaled)
                     if not chk.finite():
                         status = SolverStatus.NUMERICAL_ERROR
                         failure = f"non-finite residuals at iteration {k}"
                         break
-                    if chk.violation() <= 1.0:
-                        exact = self._exact_check(x, y, s)
-                        if exact.violation() <= 1.0:
-                            best = (exact, x, y, s)
-                            status = SolverStatus.CONVERGED
-                            self._record(k, exact)
-                            last_recorded = k
-                            break
+                    done = self._converged(chk, x, y, s)
+                    if done is not None:
+                        best = done
+                        status = SolverStatus.CONVERGED
+                        self._record(k, done[0])
+                        last_recorded = k
+                        break
+                    near_end = chk.violation() <= _NEAR_END_VIOLATION
                     best = (chk, x, y, s)
                     if traced:
                         self._record(k, chk)
@@ -815,6 +882,16 @@ class _Solver:
                         w = w_new
                         aa_plain = None
                         rescaled = True
+            elif near_end and u_tau > 0.0 and self._may_converge(u, u_tau, s_scaled):
+                # between two regular checks near the end: the stopping test alone
+                chk, _, (x, y, s) = self._cheap_check(u, u_tau, s_scaled)
+                done = self._converged(chk, x, y, s) if chk.finite() else None
+                if done is not None:
+                    best = done
+                    status = SolverStatus.CONVERGED
+                    self._record(k, done[0])
+                    last_recorded = k
+                    break
 
             # --- safeguard of the Anderson point this step started from --------------------------
             if aa_plain is not None and not rescaled:
