@@ -840,6 +840,7 @@ class _Solver:
             # --- residuals, certificates, scale ---------------------------------------------------
             rescaled = False
             traced = monitor is not None and monitor.wants_trace(k)
+            done: tuple[_Check, Any, Any, Any] | None = None
             if k % _CHECK_EVERY == 0 or traced or k == self.max_iter or k == 1:
                 prods: tuple[Any, Any, Any] | None = None
                 chk: _Check | None = None
@@ -851,15 +852,9 @@ class _Solver:
                         failure = f"non-finite residuals at iteration {k}"
                         break
                     done = self._converged(chk, x, y, s)
-                    if done is not None:
-                        best = done
-                        status = SolverStatus.CONVERGED
-                        self._record(k, done[0])
-                        last_recorded = k
-                        break
                     near_end = chk.violation() <= _NEAR_END_VIOLATION
                     best = (chk, x, y, s)
-                    if traced:
+                    if traced and done is None:
                         self._record(k, chk)
                         last_recorded = k
                 else:
@@ -869,12 +864,13 @@ class _Solver:
                         self.Aop.rmv(u[n:]),
                         None if self.Pop is None else self.Pop.mv(ux),
                     )
-                infeas = self._infeasibility(u, s_scaled, prods)
-                if infeas is not None:
-                    status, cert, sol = infeas
-                    cert_extra = (cert, sol)
-                    break
-                if self.adaptive and chk is not None:
+                if done is None:
+                    infeas = self._infeasibility(u, s_scaled, prods)
+                    if infeas is not None:
+                        status, cert, sol = infeas
+                        cert_extra = (cert, sol)
+                        break
+                if done is None and self.adaptive and chk is not None:
                     w_new = self._adapt_scale(
                         k, w_in, u, ut, u_tau, tau_t, s_scaled, prods, scale_state, chk
                     )
@@ -886,12 +882,12 @@ class _Solver:
                 # between two regular checks near the end: the stopping test alone
                 chk, _, (x, y, s) = self._cheap_check(u, u_tau, s_scaled)
                 done = self._converged(chk, x, y, s) if chk.finite() else None
-                if done is not None:
-                    best = done
-                    status = SolverStatus.CONVERGED
-                    self._record(k, done[0])
-                    last_recorded = k
-                    break
+            if done is not None:
+                best = done
+                status = SolverStatus.CONVERGED
+                self._record(k, done[0])
+                last_recorded = k
+                break
 
             # --- safeguard of the Anderson point this step started from --------------------------
             if aa_plain is not None and not rescaled:
