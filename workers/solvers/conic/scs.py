@@ -128,6 +128,24 @@ def _inf_norm(xp: Any, v: Any) -> float:
     return float(xp.max(xp.abs(v))) if v.size else 0.0
 
 
+def _primal_residual(xp: Any, Ax: Any, s: Any, b: Any, b_inf: float) -> tuple[float, float]:
+    """``||A x + s - b||`` and the scale of its tolerance, ``max(||A x||, ||s||, ||b||)``."""
+    return _inf_norm(xp, Ax + s - b), max(_inf_norm(xp, Ax), _inf_norm(xp, s), b_inf)
+
+
+def _dual_residual(xp: Any, Px: Any | None, Aty: Any, c: Any, c_inf: float) -> tuple[float, float]:
+    """``||P x + A^T y + c||`` and the scale of its tolerance, ``max(||P x||, ||A^T y||,
+    ||c||)``."""
+    dual = Aty + c if Px is None else Px + Aty + c
+    nPx = 0.0 if Px is None else _inf_norm(xp, Px)
+    return _inf_norm(xp, dual), max(nPx, _inf_norm(xp, Aty), c_inf)
+
+
+def _gap(xPx: float, cx: float, by: float) -> tuple[float, float]:
+    """``|x^T P x + c^T x + b^T y|`` and the scale of its tolerance."""
+    return abs(xPx + cx + by), max(abs(xPx), abs(cx), abs(by))
+
+
 def _kkt_check(
     xp: Any,
     Ax: Any,
@@ -142,24 +160,21 @@ def _kkt_check(
     eps_rel: float,
 ) -> _Check:
     """SCS's stopping quantities from the products of one candidate with the unscaled data."""
-    pres = _inf_norm(xp, Ax + s - b)
-    dual = Aty + c if Px is None else Px + Aty + c
-    dres = _inf_norm(xp, dual)
+    pres, pscale = _primal_residual(xp, Ax, s, b, _inf_norm(xp, b))
+    dres, dscale = _dual_residual(xp, Px, Aty, c, _inf_norm(xp, c))
     xPx = 0.0 if Px is None else float(xp.dot(x, Px))
     cx = float(xp.dot(c, x))
     by = float(xp.dot(b, y)) if y.size else 0.0
-    nPx = 0.0 if Px is None else _inf_norm(xp, Px)
-    pscale = max(_inf_norm(xp, Ax), _inf_norm(xp, s), _inf_norm(xp, b))
-    dscale = max(nPx, _inf_norm(xp, Aty), _inf_norm(xp, c))
+    gap, gscale = _gap(xPx, cx, by)
     return _Check(
         primal_residual=pres,
         dual_residual=dres,
-        gap=abs(xPx + cx + by),
+        gap=gap,
         pobj=0.5 * xPx + cx,
         dobj=-0.5 * xPx - by,
         tol_primal=eps_abs + eps_rel * pscale,
         tol_dual=eps_abs + eps_rel * dscale,
-        tol_gap=eps_abs + eps_rel * max(abs(xPx), abs(cx), abs(by)),
+        tol_gap=eps_abs + eps_rel * gscale,
     )
 
 
@@ -602,20 +617,17 @@ class _Solver:
         by = f * float(xp.dot(self._bD, uy)) if self.m else 0.0
         Px = None if self.Pop is None else self.Pop.mv(ux) / sc.E * f
         xPx = 0.0 if Px is None else f * float(xp.dot(sc.E * ux, Px))
-        if abs(xPx + cx + by) > slack * (eps_abs + eps_rel * max(abs(xPx), abs(cx), abs(by))):
+        gap, scale = _gap(xPx, cx, by)
+        if gap > slack * (eps_abs + eps_rel * scale):
             return False
         for part in tuple(self._pretest_order):
             if part == "dual":
                 Aty = self.Aop.rmv(uy) / sc.E * f
-                res = Aty + self.c if Px is None else Px + Aty + self.c
-                nPx = 0.0 if Px is None else _inf_norm(xp, Px)
-                scale = max(nPx, _inf_norm(xp, Aty), self._c_inf)
+                res, scale = _dual_residual(xp, Px, Aty, self.c, self._c_inf)
             else:
                 Ax = self.Aop.mv(ux) / sc.D * f
-                sv = s_scaled / sc.D * f
-                res = Ax + sv - self.b
-                scale = max(_inf_norm(xp, Ax), _inf_norm(xp, sv), self._b_inf)
-            if _inf_norm(xp, res) > slack * (eps_abs + eps_rel * scale):
+                res, scale = _primal_residual(xp, Ax, s_scaled / sc.D * f, self.b, self._b_inf)
+            if res > slack * (eps_abs + eps_rel * scale):
                 self._pretest_order.remove(part)
                 self._pretest_order.insert(0, part)
                 return False
