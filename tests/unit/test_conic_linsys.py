@@ -1,8 +1,10 @@
 """The conic solver's linear system and equilibration on sparse data
 (workers/solvers/conic/linsys.py, scaling.py): the entrywise solve of a diagonal reduced
-matrix, and the compiled sparse Ruiz passes against the dense ones."""
+matrix, and the compiled Ruiz passes against the array-module ones."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import scipy.sparse as sp
 
 from workers.solvers.conic.cones import ConeSpec
 from workers.solvers.conic.linsys import LinearSystem
-from workers.solvers.conic.scaling import equilibrate
+from workers.solvers.conic.scaling import cone_blocks, equilibrate, equilibrate_xp
 
 
 def _kkt_solve(A: np.ndarray, rho_x: float, r_y: np.ndarray, f: np.ndarray, g: np.ndarray):
@@ -49,24 +51,50 @@ def test_diagonal_reduced_matrix_is_solved_entrywise(dense_row: bool) -> None:
     assert np.allclose(out, np.concatenate((xr, yr)), rtol=1e-8, atol=1e-9)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sparse_equilibration_matches_the_dense_one(seed: int) -> None:
-    """The compiled CSC passes give the factors of the numpy passes over the dense matrix
-    (orthant rows scaled one by one, second-order cone blocks pooled), to rounding."""
+def _equilibration_case(seed: int, with_p: bool):
     rng = np.random.default_rng(seed)
-    cones = ConeSpec(z=5, l=300, q=(4, 6, 10))
+    cones = ConeSpec(z=5, l=300, q=(4, 6, 10), s=(3,), ep=2)
     m, n = cones.size(), 250
     A = sp.random(m, n, density=0.03, random_state=seed, format="csc")
     A.data = rng.standard_normal(A.nnz) * np.exp(rng.uniform(-4, 4, A.nnz))
+    P = None
+    if with_p:
+        G = sp.random(n, n, density=0.02, random_state=seed + 10)
+        P = (G @ G.T * 3.0 + sp.identity(n) * 1e-3).tocsc()
     b = rng.standard_normal(m) * 10.0
     c = rng.standard_normal(n) * 0.1
+    return A, P, b, c, cones
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("with_p", [False, True])
+@pytest.mark.parametrize("dense", [False, True])
+def test_compiled_equilibration_matches_the_array_module_passes(
+    seed: int, with_p: bool, dense: bool
+) -> None:
+    """The host's compiled passes (CSC or dense, with or without ``P``) give the factors and
+    scaled data of the array-module passes that serve the GPU, to rounding: orthant rows scaled
+    one by one, cone blocks pooled, ``P``'s columns counted in."""
+    A, P, b, c, cones = _equilibration_case(seed, with_p)
     data_in = A.data.copy()
-    sc_s, As_s, _, bs_s, cs_s = equilibrate(A, None, b, c, cones)
+    Ain: Any = A.toarray() if dense else A
+    Pin: Any = None if P is None else (P.toarray() if dense else P)
+    sc, As, Ps, bs, cs = equilibrate(Ain, Pin, b, c, cones)
     assert np.array_equal(A.data, data_in)  # scaled in a copy
-    assert sp.issparse(As_s)  # took the sparse path (m * n > 50,000 and 3% dense)
-    sc_d, As_d, _, bs_d, cs_d = equilibrate(A.toarray(), None, b, c, cones)
-    assert np.allclose(sc_s.D, sc_d.D, rtol=1e-12)
-    assert np.allclose(sc_s.E, sc_d.E, rtol=1e-12)
-    assert sc_s.sigma == pytest.approx(sc_d.sigma, rel=1e-12)
-    assert np.allclose(As_s.toarray(), As_d, rtol=1e-12, atol=0.0)
-    assert np.allclose(bs_s, bs_d, rtol=1e-12) and np.allclose(cs_s, cs_d, rtol=1e-12)
+    assert sp.issparse(As) != dense  # sparse stays sparse (m * n > 50,000 and 3% dense)
+    free, blocks = cone_blocks(cones)
+    ref = equilibrate_xp(A.toarray(), None if P is None else P.toarray(), b, c, free, blocks)
+    sc_r, As_r, Ps_r, bs_r, cs_r = ref
+    assert np.allclose(sc.D, sc_r.D, rtol=1e-12, atol=0.0)
+    assert np.allclose(sc.E, sc_r.E, rtol=1e-12, atol=0.0)
+    assert sc.sigma == pytest.approx(sc_r.sigma, rel=1e-12)
+    dense_As = As.toarray() if sp.issparse(As) else As
+    assert np.allclose(dense_As, As_r, rtol=1e-12, atol=0.0)
+    assert np.allclose(bs, bs_r, rtol=1e-12, atol=0.0) and np.allclose(cs, cs_r, rtol=1e-12)
+    if P is not None:
+        dense_Ps = Ps.toarray() if sp.issparse(Ps) else Ps
+        assert np.allclose(dense_Ps, Ps_r, rtol=1e-12, atol=0.0)
+    # the factors are not trivial, and constant on every cone block
+    assert np.ptp(np.log(sc.D)) > 1.0 and np.ptp(np.log(sc.E)) > 1.0
+    for start, stop in blocks:
+        assert np.ptp(sc.D[start:stop]) == 0.0

@@ -39,13 +39,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from workers.solvers.backend import array_namespace, to_numpy
-from workers.solvers.conic._scaling_kernels import csc_row_col_stats, csc_scale
+from workers.solvers.conic._scaling_kernels import equilibrate_host
 from workers.solvers.conic.linsys import prefers_dense
 
 __all__ = ["Scaling", "cone_blocks", "equilibrate", "identity_scaling"]
 
-_RUIZ_PASSES = 25
-_L2_PASSES = 1
+_RUIZ_PASSES = 25  # then one pass with root-mean-square norms
 _RUIZ_TOL = 1e-4  # stop the Ruiz passes once every factor of a pass is this close to 1
 _MIN_SCALE = 1e-4  # norms below count as 1, above as 1e4 (SCS's MIN/MAX_NORMALIZATION_FACTOR)
 _MAX_SCALE = 1e4
@@ -87,42 +86,8 @@ def _limit(xp: Any, norms: Any) -> Any:
     return xp.minimum(norms, _MAX_SCALE)
 
 
-class _SparseEntries:
-    """A sparse matrix as its CSC arrays, for fast repeated row / column reductions and
-    in-place scaling (compiled, :mod:`._scaling_kernels`)."""
-
-    def __init__(self, M: Any) -> None:
-        csc = sp.csc_matrix(M, copy=True)
-        csc.sum_duplicates()
-        self.shape = csc.shape
-        self.data = np.ascontiguousarray(csc.data, dtype=np.float64)
-        self.rows = csc.indices.astype(np.int64)
-        self.colptr = csc.indptr.astype(np.int64)
-        self.rcnt = np.bincount(self.rows, minlength=csc.shape[0]).astype(np.float64)
-        self.ccnt = np.diff(self.colptr).astype(np.float64)
-
-    def stats(self, rms: bool) -> tuple[np.ndarray, np.ndarray]:
-        rows, cols = csc_row_col_stats(self.data, self.rows, self.colptr, self.shape[0], rms)
-        return rows, cols
-
-    def scale(self, left: np.ndarray, right: np.ndarray) -> None:
-        csc_scale(
-            self.data,
-            self.rows,
-            self.colptr,
-            np.ascontiguousarray(left, dtype=np.float64),
-            np.ascontiguousarray(right, dtype=np.float64),
-        )
-
-    def matrix(self) -> sp.csc_matrix:
-        return sp.csc_matrix((self.data, self.rows, self.colptr), shape=self.shape)
-
-
 def _row_col_stats(M: Any, xp: Any, rms: bool) -> tuple[Any, Any, Any, Any]:
-    """Row and column norms of ``M`` (max |.| or sum of squares) and nonzero counts."""
-    if isinstance(M, _SparseEntries):
-        rows, cols = M.stats(rms)
-        return rows, cols, M.rcnt, M.ccnt
+    """Row and column norms of a dense ``M`` (max |.| or sum of squares) and nonzero counts."""
     if M.shape[0] == 0 or M.shape[1] == 0:
         z0, z1 = xp.zeros(M.shape[0]), xp.zeros(M.shape[1])
         return z0, z1, z0, z1
@@ -133,14 +98,6 @@ def _row_col_stats(M: Any, xp: Any, rms: bool) -> tuple[Any, Any, Any, Any]:
     absM = xp.abs(M)
     rows, cols = xp.max(absM, axis=1), xp.max(absM, axis=0)
     return rows, cols, rows, cols
-
-
-def _scale(M: Any, left: Any, right: Any) -> Any:
-    """``diag(left) M diag(right)`` (in place for the sparse form)."""
-    if isinstance(M, _SparseEntries):
-        M.scale(left, right)
-        return M
-    return left[:, None] * M * right[None, :]
 
 
 def _block_reduce(values: Any, layout: tuple[np.ndarray, np.ndarray], xp: Any, how: str) -> Any:
@@ -173,26 +130,84 @@ def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, An
         New arrays; the inputs are not modified. A small or dense-ish sparse ``A`` (see
         :func:`.linsys.prefers_dense`) comes back as a dense numpy array.
     """
-    xp = np if sp.issparse(A) else array_namespace(A)
     m, n = A.shape
     free, blocks = cone_blocks(cones)
     if (blocks[-1][1] if blocks else free) != m:
         raise ValueError(f"the cones describe {blocks[-1][1] if blocks else free} rows, A has {m}")
+    # a small or dense-ish sparse A is equilibrated (and returned) as a dense array
+    if prefers_dense(A):
+        A = np.asarray(A.toarray())
+        P = None if P is None else np.asarray(P.toarray())
+    if sp.issparse(A) or array_namespace(A, b, c) is np:
+        return _equilibrate_host(A, P, b, c, free, blocks)
+    return equilibrate_xp(A, P, b, c, free, blocks)
+
+
+_NO_INDEX = np.zeros(1, dtype=np.int64)
+
+
+def _host_matrix(M: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A float64 copy of ``M`` and the arrays the compiled passes scale in place: ``(copy,
+    dense, data, rows, colptr)``; the representation not used is empty."""
+    if sp.issparse(M):
+        csc = sp.csc_matrix(M, dtype=np.float64, copy=True)
+        csc.sum_duplicates()
+        rows, colptr = csc.indices.astype(np.int64), csc.indptr.astype(np.int64)
+        return csc, np.zeros((0, 0)), csc.data, rows, colptr
+    dense = np.array(M, dtype=np.float64, order="C", copy=True)
+    return dense, dense, np.zeros(0), _NO_INDEX[:0], _NO_INDEX
+
+
+def _equilibrate_host(
+    A: Any, P: Any, b: Any, c: Any, free: int, blocks: list[tuple[int, int]]
+) -> tuple[Scaling, Any, Any, Any, Any]:
+    """The passes in one compiled call (:mod:`._scaling_kernels`), on copies of the matrices."""
+    As, a_dense, a_data, a_rows, a_colptr = _host_matrix(A)
+    form = 0 if sp.issparse(A) else 1
+    Ps: Any = None
+    p_dense, p_data, p_rows, p_colptr = np.zeros((0, 0)), np.zeros(0), _NO_INDEX[:0], _NO_INDEX
+    if P is not None:
+        Ps, p_dense, p_data, p_rows, p_colptr = _host_matrix(P)
+        form |= 2 if sp.issparse(P) else 6
+    sizes = [end - start for start, end in blocks]
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    D, E, sigma, bs, cs = equilibrate_host(
+        a_dense,
+        a_data,
+        a_rows,
+        a_colptr,
+        p_dense,
+        p_data,
+        p_rows,
+        p_colptr,
+        form,
+        np.ascontiguousarray(b, dtype=np.float64),
+        np.ascontiguousarray(c, dtype=np.float64),
+        free,
+        offsets,
+        _RUIZ_PASSES,
+        _RUIZ_TOL,
+        _MIN_SCALE,
+        _MAX_SCALE,
+    )
+    return Scaling(D=D, E=E, sigma=float(sigma)), As, Ps, bs, cs
+
+
+def equilibrate_xp(
+    A: Any, P: Any, b: Any, c: Any, free: int, blocks: list[tuple[int, int]]
+) -> tuple[Scaling, Any, Any, Any, Any]:
+    """:func:`equilibrate` for dense arrays in array-module calls, pass by pass (the GPU path;
+    the host runs the same steps compiled)."""
+    xp = array_namespace(A, b, c)
+    m, n = A.shape
     sizes_np = np.array([end - start for start, end in blocks], dtype=np.int64)
     offsets_np = np.concatenate(([0], np.cumsum(sizes_np))).astype(np.int64)
     layout = (offsets_np, sizes_np)
     D = xp.ones(m)
     E = xp.ones(n)
     sigma = 1.0
-    # a small or dense-ish sparse A is equilibrated (and returned) as a dense array
-    if prefers_dense(A):
-        A = np.asarray(A.toarray())
-        P = None if P is None else np.asarray(P.toarray())
-        xp = np
-    As: Any = _SparseEntries(A) if sp.issparse(A) else A
-    Ps: Any = None if P is None else (_SparseEntries(P) if sp.issparse(P) else P)
-    bs, cs = b, c
-    passes = [False] * _RUIZ_PASSES + [True] * _L2_PASSES
+    As, Ps, bs, cs = A, P, b, c
+    passes = [False] * _RUIZ_PASSES + [True]
     k = 0
     while k < len(passes):
         rms = passes[k]
@@ -221,9 +236,9 @@ def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, An
         d = 1.0 / xp.sqrt(_limit(xp, rows))
         e = 1.0 / xp.sqrt(_limit(xp, cols))
         st = 1.0 / math.sqrt(float(_limit(np, np.asarray(tau_norm))))
-        As = _scale(As, d, e)
+        As = d[:, None] * As * e[None, :]
         if Ps is not None:
-            Ps = _scale(Ps, e, e)
+            Ps = e[:, None] * Ps * e[None, :]
         bs = bs * d * st
         cs = cs * e * st
         D = D * d
@@ -234,10 +249,6 @@ def equilibrate(A: Any, P: Any, b: Any, c: Any, cones: Any) -> tuple[Scaling, An
             change = max(_inf(xp, d - 1.0), _inf(xp, e - 1.0), abs(st - 1.0))
             if change < _RUIZ_TOL:
                 k = _RUIZ_PASSES
-    if isinstance(As, _SparseEntries):
-        As = As.matrix()
-    if isinstance(Ps, _SparseEntries):
-        Ps = Ps.matrix()
     return Scaling(D=D, E=E, sigma=sigma), As, Ps, bs, cs
 
 
