@@ -649,6 +649,32 @@ def test_nuclear_route_is_retried_after_a_backoff() -> None:
     assert all(tried[50:]) and state.gram == 10 and state.backoff == spectral._GRAM_RETRY
 
 
+@pytest.mark.parametrize("head", [-50.0, 0.0, 0.5, 50.0])
+def test_matrix_cones_write_into_a_given_output(head: float) -> None:
+    """``out=`` gives the same projection as a new array, in the buffer given (a view of a
+    larger vector, as the product-cone projection passes), on every branch: inside, the polar,
+    and a proper projection; the input is left alone."""
+    rng = np.random.default_rng(37)
+    S = random_symmetric(rng, 7)
+    Y = rng.standard_normal((9, 5))
+    cases: list[tuple[Callable[..., Any], np.ndarray, dict[str, Any]]] = [
+        (spectral.project_psd_cone, svec(S + head / 10.0 * np.eye(7)), {}),
+        (spectral.project_logdet_cone, np.r_[head, 1.0, svec(S + 3.0 * np.eye(7))], {"n": 7}),
+        (spectral.project_nuclear_cone, np.r_[head, Y.reshape(-1, order="F")], {"m": 9, "n": 5}),
+        (spectral.project_sum_largest_cone, np.r_[head, svec(S)], {"n": 7, "k": 3}),
+    ]
+    for project, z, kw in cases:
+        z_copy = z.copy()
+        expected = project(z, **kw)
+        host = np.full(z.size + 3, np.nan)
+        view = host[2 : 2 + z.size]
+        got = project(z, **kw, out=view)
+        assert got is view
+        np.testing.assert_array_equal(view, expected)
+        assert np.isnan(host[:2]).all() and np.isnan(host[-1])
+        np.testing.assert_array_equal(z, z_copy)
+
+
 # --------------------------------------------------------------------------------------------
 # GPU
 # --------------------------------------------------------------------------------------------

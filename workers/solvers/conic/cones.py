@@ -328,8 +328,9 @@ def _project(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None, dual:
     """``P_K(v)`` or ``P_{K*}(v)``, block by block. For the dual, a self-dual block (orthant,
     second-order, PSD) is projected as it is, the zero cone's dual (the free cone) keeps ``v``,
     and every other block goes through Moreau on its own rows: ``v_i + P_{K_i}(-v_i)``. Doing
-    this per block spares the solver's every iteration two passes over the whole vector."""
-    out = xp.array(v, copy=True)
+    this per block spares the solver's every iteration two passes over the whole vector. The
+    matrix cones write into their rows of the result (large blocks are not copied twice)."""
+    out = xp.empty_like(v)  # every block below writes all of its rows
     plan = _plan(cones, xp)
 
     def arg(rows: Any) -> Any:
@@ -341,6 +342,11 @@ def _project(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None, dual:
             projected += v[rows]
         out[rows] = projected
 
+    def moreau(rows: Any) -> None:
+        # P_K(arg(rows)) is already in out[rows]
+        if dual:
+            out[rows] += v[rows]
+
     seen: dict[str, int] = {}
     for b in plan["loop"]:
         kind = b.kind
@@ -351,31 +357,32 @@ def _project(xp: Any, v: Any, cones: ConeSpec, work: ConeWorkspace | None, dual:
             seen[kind] = index + 1
             state = work.state(kind, index) if work is not None else None
         if kind == "z":
-            if not dual:
-                out[rows] = 0.0
+            out[rows] = v[rows] if dual else 0.0
         elif kind == "l":
             xp.maximum(v[rows], 0.0, out=out[rows])
         elif kind == "box":
             bu, bl = plan["box"]
             put(rows, _project_box(xp, arg(rows), bu, bl))
         elif kind == "d":
-            put(rows, project_logdet_cone(arg(rows), b.dims[0], state))
+            project_logdet_cone(arg(rows), b.dims[0], state, out=out[rows])
+            moreau(rows)
         elif kind == "nuc":
             m_nuc, n_nuc = b.dims
-            put(rows, project_nuclear_cone(arg(rows), m_nuc, n_nuc, state))
+            project_nuclear_cone(arg(rows), m_nuc, n_nuc, state, out=out[rows])
+            moreau(rows)
         elif kind == "ell1":
             _project_ell1_block(arg(rows), out[rows])
-            if dual:
-                out[rows] += v[rows]
+            moreau(rows)
         elif kind == "sl":
             n_sl, k_sl = b.dims
-            put(rows, project_sum_largest_cone(arg(rows), n_sl, k_sl, state))
+            project_sum_largest_cone(arg(rows), n_sl, k_sl, state, out=out[rows])
+            moreau(rows)
     for _size, idx in plan["q"]:
         out[idx] = _project_soc(xp, v[idx])
     for _size, idx in plan["s"]:
         out[idx] = project_psd_cones(v[idx])
     for rows in plan["s_large"]:
-        out[rows] = project_psd_cone(v[rows])
+        project_psd_cone(v[rows], out=out[rows])
     if plan["ep"] is not None:
         start, count = plan["ep"]
         rows = slice(start, start + 3 * count)

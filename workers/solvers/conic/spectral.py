@@ -200,8 +200,9 @@ def _smat(v: Any, *, full: bool) -> Any:
     return M.reshape(batch + (n, n))
 
 
-def _svec_sym(M: Any, n: int, xp: Any) -> Any:
-    """svec of matrices known to be symmetric (either triangle may be read)."""
+def _svec_sym(M: Any, n: int, xp: Any, out: Any = None) -> Any:
+    """svec of matrices known to be symmetric (either triangle may be read), into ``out`` when
+    given."""
     idx = _tri_index(n, xp)
     if xp is np and M.ndim == 2 and n > 0 and M.dtype.char in "fd":
         # ?trttp packs the lower triangle in svec order; M.T is a Fortran view of the same
@@ -210,8 +211,8 @@ def _svec_sym(M: Any, n: int, xp: Any) -> Any:
         (trttp,) = get_lapack_funcs(("trttp",), (A,))
         ap, info = trttp(A, uplo="L")
         if info == 0:
-            return ap * idx.scale
-    return M.reshape(M.shape[:-2] + (n * n,))[..., idx.lower] * idx.scale
+            return xp.multiply(ap, idx.scale, out=out)
+    return xp.multiply(M.reshape(M.shape[:-2] + (n * n,))[..., idx.lower], idx.scale, out=out)
 
 
 def _gram(B: Any) -> Any:
@@ -228,31 +229,39 @@ def _gram(B: Any) -> Any:
 PSD_BATCH_MAX_N = 32
 
 
-def project_psd_cone(v: Any) -> Any:
-    """Project ``svec X`` onto the PSD cone: ``svec(Q max(Lambda, 0) Q^T)``.
+def _output(xp: Any, like: Any, out: Any) -> Any:
+    """``out``, or a new array shaped like ``like`` (the matrix cones' results are written
+    in place: a projection of a large block is not worth a second allocation and copy)."""
+    return xp.empty_like(like) if out is None else out
+
+
+def project_psd_cone(v: Any, out: Any = None) -> Any:
+    """Project ``svec X`` onto the PSD cone: ``svec(Q max(Lambda, 0) Q^T)``, into ``out``
+    (contiguous, not overlapping ``v``) when given.
 
     The reconstruction uses whichever of the positive or negative eigenvalues are fewer:
     ``X_+ = Q_+ Lambda_+ Q_+^T`` or ``X_+ = X + Q_- |Lambda_-| Q_-^T``, each a rank-``r`` syrk.
     """
     xp = array_namespace(v)
     n = svec_order(v.shape[-1])
+    res = _output(xp, v, out)
     if n == 0:
-        return xp.zeros_like(v)
+        return res
     w, Q = xp.linalg.eigh(_smat(v, full=False))
-    return _psd_from_eig(v, w, Q, n, xp)
-
-
-def _psd_from_eig(v: Any, w: Any, Q: Any, n: int, xp: Any) -> Any:
     npos = int(xp.count_nonzero(w > 0))
     if npos == n:
-        return xp.array(v, copy=True)
-    if npos == 0:
-        return xp.zeros_like(v)
-    if npos <= n - npos:
-        B = Q[:, n - npos :] * xp.sqrt(w[n - npos :])
-        return _svec_sym(_gram(B), n, xp)
-    B = Q[:, : n - npos] * xp.sqrt(-w[: n - npos])
-    return v + _svec_sym(_gram(B), n, xp)
+        res[...] = v
+    elif npos == 0:
+        res[...] = 0.0
+    elif npos <= n - npos:
+        B = Q[:, n - npos :]
+        B *= xp.sqrt(w[n - npos :])  # in place: Q is ours
+        _svec_sym(_gram(B), n, xp, out=res)
+    else:
+        B = Q[:, : n - npos]
+        B *= xp.sqrt(-w[: n - npos])
+        xp.add(v, _svec_sym(_gram(B), n, xp), out=res)
+    return res
 
 
 def project_psd_cones(V: Any) -> Any:
@@ -399,7 +408,9 @@ class NuclearConeState:
         return out
 
 
-def project_nuclear_cone(v: Any, m: int, n: int, state: NuclearConeState | None = None) -> Any:
+def project_nuclear_cone(
+    v: Any, m: int, n: int, state: NuclearConeState | None = None, out: Any = None
+) -> Any:
     """Project ``(t, vec X)``, ``X`` m x n column-major (``m >= n``), onto the nuclear-norm cone.
 
     With ``Y = X^T`` (the row-major view of the stored columns) ``= U diag(sigma) V^T``, the
@@ -416,37 +427,40 @@ def project_nuclear_cone(v: Any, m: int, n: int, state: NuclearConeState | None 
     it trades cuSOLVER's SVD for its ``eigh`` (not measured here). The accuracy guard is
     ``_GRAM_MIN_RATIO``; whether to try the route is learnt per cone, since a refused try costs
     an ``eigh`` on top of the SVD. Without a state the SVD is used.
+
+    The result goes to ``out`` (contiguous, not overlapping ``v``) when given; the rebuilt
+    matrix is written there by the final product.
     """
     xp = array_namespace(v)
     if m < n:
         raise ValueError(f"nuclear cone needs m >= n, got {m} x {n}")
     t0 = float(v[0])
     Y = v[1:].reshape(n, m)
-    rebuild: Callable[[int, Any], Any]
+    rebuild: Callable[[int, Any, Any], None]
     gram = state.gram_singular(Y, xp) if state is not None and n > 0 else None
     if gram is not None:
         U, sig = gram
 
-        def rebuild(r: int, s: Any) -> Any:
-            return (U[:, :r] * (s[:r] / sig[:r])) @ (U[:, :r].T @ Y)
+        def rebuild(r: int, s: Any, dest: Any) -> None:
+            xp.matmul(U[:, :r] * (s[:r] / sig[:r]), U[:, :r].T @ Y, out=dest)
 
     else:
         U, sig, Vt = xp.linalg.svd(Y, full_matrices=False)
 
-        def rebuild(r: int, s: Any) -> Any:
-            return (U[:, :r] * s[:r]) @ Vt[:r]
+        def rebuild(r: int, s: Any, dest: Any) -> None:
+            xp.matmul(U[:, :r] * s[:r], Vt[:r], out=dest)
 
     t, s = project_ell1_epigraph(t0, sig, sorted_abs=True)
-    out = xp.empty_like(v)
-    out[0] = t
+    res = _output(xp, v, out)
+    res[0] = t
     r = int(xp.count_nonzero(s > 0))
     if r == 0:
-        out[1:] = 0.0
+        res[1:] = 0.0
     elif t == t0 and r == n and bool(xp.all(s == sig)):
-        out[1:] = v[1:]  # already inside: keep the input bit for bit
+        res[1:] = v[1:]  # already inside: keep the input bit for bit
     else:
-        out[1:] = rebuild(r, s).reshape(-1)
-    return out
+        rebuild(r, s, res[1:].reshape(n, m))  # a view: res is contiguous
+    return res
 
 
 def _gram_singular(Y: Any, xp: Any) -> tuple[Any, Any] | None:
@@ -576,7 +590,7 @@ def _top_eigh(M: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def project_sum_largest_cone(
-    v: Any, n: int, k: int, state: SumLargestConeState | None = None
+    v: Any, n: int, k: int, state: SumLargestConeState | None = None, out: Any = None
 ) -> Any:
     """Project ``(t, svec X)`` onto the sum-of-``k``-largest-eigenvalues epigraph.
 
@@ -585,7 +599,8 @@ def project_sum_largest_cone(
     reconstruction. With a ``state`` (a solver's repeated projections) on the host, when a
     few top eigenpairs are expected to suffice (``r <= n / 10``, sized from the last ``b``),
     only those ``r`` are computed; if the projection turns out to need more (``b >= r``) the
-    full ``eigh`` is done after all. Without a state the full ``eigh`` is used.
+    full ``eigh`` is done after all. Without a state the full ``eigh`` is used. The result
+    goes to ``out`` (contiguous, not overlapping ``v``) when given.
     """
     xp = array_namespace(v)
     t0 = float(v[0])
@@ -611,14 +626,15 @@ def project_sum_largest_cone(
     t, x, b = res
     if state is not None:
         state.changed = b
-    out = xp.array(v, copy=True)
-    out[0] = t
+    res = _output(xp, v, out)
+    res[0] = t
     if b == 0:
-        return out
+        res[1:] = v[1:]
+        return res
     delta = xp.asarray(np.maximum(lam[:b] - x[:b], 0.0)[::-1].copy())  # ascending order, as Q
     B = Q[:, Q.shape[1] - b :] * xp.sqrt(delta)
-    out[1:] = v[1:] - _svec_sym(_gram(B), n, xp)
-    return out
+    xp.subtract(v[1:], _svec_sym(_gram(B), n, xp), out=res[1:])
+    return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -793,21 +809,22 @@ def project_log_cone(
     return t * scale, v * scale, x * scale
 
 
-def project_logdet_cone(v: Any, n: int, state: LogConeState | None = None) -> Any:
-    """Project ``(t, v, svec X)`` onto the log-determinant cone (see the module docstring)."""
+def project_logdet_cone(v: Any, n: int, state: LogConeState | None = None, out: Any = None) -> Any:
+    """Project ``(t, v, svec X)`` onto the log-determinant cone (see the module docstring),
+    into ``out`` (contiguous, not overlapping ``v``) when given."""
     xp = array_namespace(v)
     t0, v0 = (float(s) for s in v[:2].tolist())
     w, Q = xp.linalg.eigh(_smat(v[2:], full=False))
     lam = to_numpy(w)
     t, vv, x = project_log_cone(t0, v0, lam, state)
-    out = xp.empty_like(v)
-    out[0] = t
-    out[1] = vv
+    res = _output(xp, v, out)
+    res[0] = t
+    res[1] = vv
     if t == t0 and vv == v0 and np.array_equal(x, lam):
-        out[2:] = v[2:]  # inside the cone: keep the input bit for bit
+        res[2:] = v[2:]  # inside the cone: keep the input bit for bit
     elif not np.any(x > 0.0):
-        out[2:] = 0.0
+        res[2:] = 0.0
     else:
-        B = Q * xp.asarray(np.sqrt(np.maximum(x, 0.0)))
-        out[2:] = _svec_sym(_gram(B), n, xp)
-    return out
+        Q *= xp.asarray(np.sqrt(np.maximum(x, 0.0)))  # B = Q diag(sqrt x), in place
+        _svec_sym(_gram(Q), n, xp, out=res[2:])
+    return res
