@@ -33,22 +33,32 @@ def _threshold_sorted(s: np.ndarray, t0: float) -> float:
 
 
 @_jit_reduce
+def _active_sum(a: np.ndarray, lam: float) -> tuple[float, int]:
+    """The sum and the number of the entries of ``a`` above ``lam`` (one branch-free pass)."""
+    s = 0.0
+    count = 0
+    for i in range(a.size):
+        v = a[i]
+        keep = v > lam
+        s += v if keep else 0.0
+        count += 1 if keep else 0
+    return s, count
+
+
+@_jit
 def _threshold_michelot(a: np.ndarray, t0: float, total: float) -> float:
-    """Michelot's active-set iteration on a scratch copy ``a`` of ``|x0|`` (compacted in
-    place); NaN when it has not finished after ``MICHELOT_MAX_ITER`` passes. The compaction is
-    branch-free: about half the entries drop in the first pass, at random, which a branch
-    would mispredict every other time."""
+    """Michelot's iteration on ``a = |x0|``: ``lam = (sum_S a - t0) / (|S| + 1)`` over the
+    entries ``S`` above the previous ``lam``, from ``S`` = all, until ``S`` stops changing; NaN
+    when it has not after ``MICHELOT_MAX_ITER`` passes. Each step is a Newton step on the
+    decreasing, convex, piecewise-linear ``sum_i (a_i - lam)_+ - lam - t0``, so ``lam`` grows to
+    the root; three or four passes on Gaussian data. The passes read the whole of ``a`` rather
+    than a compacted copy of ``S``: a compaction's stores depend on one another, a full pass
+    vectorises, and the full passes took a third of the time (2.5 against 7.1 microseconds a
+    projection of 2,500 entries)."""
     count = a.size
     lam = (total - t0) / (count + 1)
     for _ in range(MICHELOT_MAX_ITER):
-        kept = 0
-        s = 0.0
-        for i in range(count):
-            v = a[i]
-            keep = v > lam
-            a[kept] = v
-            kept += keep
-            s += v if keep else 0.0
+        s, kept = _active_sum(a, lam)
         if kept == count:
             return lam
         count = kept
@@ -87,7 +97,7 @@ def ell1_epigraph(t0: float, x0: np.ndarray, sorted_abs: bool, x: np.ndarray) ->
     if sorted_abs:
         lam = _threshold_sorted(x0, t0)
     else:
-        lam = _threshold_michelot(x, t0, total)  # compacts x; |x0| is read from x0 below
+        lam = _threshold_michelot(x, t0, total)
         if np.isnan(lam):
             lam = _threshold_sorted(np.sort(np.abs(x0))[::-1].copy(), t0)
     for i in range(n):  # soft threshold, branch-free: copysign(max(|x0| - lam, 0), x0)
