@@ -62,6 +62,7 @@ from workers.solvers.conic._log_kernels import (
     mu_bound,
     residuals,
 )
+from workers.solvers.conic._sum_largest_kernels import sum_largest_sweep
 
 __all__ = [
     "PSD_BATCH_MAX_N",
@@ -515,38 +516,8 @@ def _sum_largest_sweep(
     """:func:`project_sum_largest` from the ``r = len(lam) >= k`` largest of ``n`` entries:
     the sweep only reads ``lam[: b + 1]``, so it either finishes with ``b < r`` (the result is
     exact; ``x`` has length ``r``) or returns ``None`` when it would need ``lam[r]``."""
-    r_avail = int(lam.shape[0])
-    pre = [0.0, *np.cumsum(lam).tolist()]
-    L = lam.tolist()
-    if pre[k] <= t0:
-        return t0, lam.copy(), 0
-    if k == r_avail < n:
-        return None
-    nxt = L[k] if k < n else -math.inf
-    mu = (pre[k] - t0) / (k + 1)
-    x = lam.copy()
-    if mu <= L[k - 1] - nxt:
-        x[:k] -= mu
-        return t0 + mu, x, k
-    p, b = k - 1, k + 1
-    while True:
-        if b >= r_avail and b < n:
-            return None
-        m, r = b - p, k - p
-        s_mid = pre[b] - pre[p]
-        mu = (pre[p] + r * s_mid / m - t0) / (1.0 + p + r * r / m)
-        mu_b = (s_mid - m * L[b]) / r if b < n else math.inf
-        mu_p = (m * L[p - 1] - s_mid) / (m - r) if p > 0 else math.inf
-        if mu <= mu_b and mu <= mu_p:
-            break
-        if mu_b <= mu_p:
-            b += 1
-        else:
-            p -= 1
-    theta = (s_mid - r * mu) / m
-    x[:p] -= mu
-    x[p:b] = theta
-    return t0 + mu, x, b
+    t, x, b, ok = sum_largest_sweep(float(t0), np.ascontiguousarray(lam, dtype=float), k, n)
+    return (t, x, b) if ok else None
 
 
 # The top eigenpairs by LAPACK's ?syevr (tridiagonal reduction, then only the wanted vectors
